@@ -1,0 +1,73 @@
+# irflow — `make run` starts everything locally, `make test` runs every test
+# against real parts, `make bench` prints measured figures as JSON.
+# Every tool is installed on first use, into bin/ (Temporal CLI), ~/.m2 and
+# internal/opensearch/launcher/target (OpenSearch), .venv (Python tools).
+
+SHELL            := /bin/bash
+GO               ?= go
+TEMPORAL_VERSION := v1.5.1
+BIN              := $(CURDIR)/bin
+GO_SOURCES       := $(shell find . -name '*.go' -not -path './.venv/*' -not -path './bin/*' -not -path '*/target/*')
+export IRFLOW_TEMPORAL_BIN := $(BIN)/temporal
+
+include mk/opensearch.mk
+
+.PHONY: build run test test-go fuzz bench vet fmt-check clean help
+
+help:
+	@echo "make run    start Temporal (Web UI :8233), the worker and the ingress on embedded defaults"
+	@echo "make test   vet, gofmt check, every Go test (real Temporal dev server), short fuzz runs"
+	@echo "make bench  measured figures as JSON"
+	@echo "make build  bin/starter, bin/worker, bin/temporal"
+
+build: bin/starter bin/worker bin/temporal
+
+bin/starter: $(GO_SOURCES) go.mod go.sum
+	@echo "==> go build bin/starter"
+	@$(GO) build -o $@ ./starter
+
+bin/worker: $(GO_SOURCES) go.mod go.sum
+	@echo "==> go build bin/worker"
+	@$(GO) build -o $@ ./workers
+
+# The pinned CLI; newer tags do not build with this toolchain.
+bin/temporal:
+	@echo "==> installing the Temporal CLI $(TEMPORAL_VERSION) into bin/ (go install; the first build takes about 6 minutes)"
+	@mkdir -p $(BIN)
+	@GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_VERSION)
+	@$(BIN)/temporal --version
+
+run: build opensearch-jars
+	$(BIN)/starter dev
+
+vet:
+	@echo "==> go vet ./..."
+	@$(GO) vet ./...
+
+fmt-check:
+	@echo "==> gofmt -l"
+	@out=$$(gofmt -l $$(find . -name "*.go" -not -path "./.venv/*" -not -path "*/target/*")); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+test: bin/temporal opensearch-jars vet fmt-check test-go fuzz
+
+test-go:
+	@echo "==> go test ./... (real Temporal dev server from bin/temporal)"
+	@$(GO) test -count=1 -timeout 30m ./...
+
+# Every decoder fuzzer runs for a short fixed time; seeds live in testdata/fuzz.
+FUZZTIME ?= 8s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
+	    echo "==> fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg >/tmp/irflow-fuzz.log 2>&1 || { cat /tmp/irflow-fuzz.log; exit 1; }; \
+	  done; \
+	done
+
+bench: bin/temporal
+	@echo "==> make bench: figures as JSON on stdout (progress on stderr)" >&2
+	@$(GO) run ./internal/cmd/bench
+
+clean:
+	rm -rf bin var

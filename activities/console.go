@@ -1,0 +1,71 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/irflow/irflow/incident"
+)
+
+// Console is the notifier used in dev when Slack is not configured: it prints
+// one block per announcement and one line per edit or event.
+type Console struct {
+	W io.Writer
+
+	mu     sync.Mutex
+	posted map[string]incident.MessageRef // incident run → ref, for Find
+	seq    int
+}
+
+// NewConsole returns a console notifier writing to w.
+func NewConsole(w io.Writer) *Console {
+	return &Console{W: w, posted: map[string]incident.MessageRef{}}
+}
+
+func (c *Console) Name() string { return "console" }
+
+func consoleKey(inc *incident.Incident) string {
+	return inc.ID + "/" + inc.OpenedAt.Format(time.RFC3339Nano)
+}
+
+func (c *Console) Find(_ context.Context, inc *incident.Incident) (*incident.MessageRef, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ref, ok := c.posted[consoleKey(inc)]; ok {
+		return &ref, nil
+	}
+	return nil, nil
+}
+
+func (c *Console) Post(_ context.Context, inc *incident.Incident) (*incident.MessageRef, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	ref := incident.MessageRef{Notifier: c.Name(), Channel: "console", ID: fmt.Sprintf("%d", c.seq)}
+	c.posted[consoleKey(inc)] = ref
+	fmt.Fprintf(c.W, "\n%s %s  [%s]\n   %s · rule %s · env %s · source %s · %d occurrence(s)\n   ack: bin/starter incident ack %s --by $USER\n",
+		inc.Severity.Emoji(), inc.Title(), strings.ToUpper(inc.Severity.String()), inc.ID,
+		inc.Alert.Rule, orDash(inc.Alert.Env), inc.Alert.Source, inc.Occurrences, inc.ID)
+	return &ref, nil
+}
+
+func (c *Console) Update(_ context.Context, ref incident.MessageRef, inc *incident.Incident) error {
+	fmt.Fprintf(c.W, "   ↻ %s: %s, %d occurrence(s), last seen %s\n", inc.ID, inc.Status, inc.Occurrences, inc.LastSeen.Format(time.RFC3339))
+	return nil
+}
+
+func (c *Console) Event(_ context.Context, ref incident.MessageRef, inc *incident.Incident, ev Event) error {
+	fmt.Fprintf(c.W, "   ↳ %s: %s\n", inc.ID, ev.Text)
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,359 @@
+package slack
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	slackapi "github.com/slack-go/slack"
+
+	"github.com/irflow/irflow/incident"
+)
+
+// Action IDs of the incident message's buttons. ingress/slackapp dispatches on
+// them; every button's value is the incident ID.
+const (
+	ActionAcknowledge = "irflow_ack"
+	ActionResolve     = "irflow_resolve"
+	ActionRescan      = "irflow_rescan"
+	ActionSnooze1h    = "irflow_snooze_1h"
+	// Link buttons still send block_actions; the handler ignores these.
+	ActionOpenDashboards = "irflow_link_dashboards"
+	ActionOpenTemporal   = "irflow_link_temporal"
+
+	// ActionsBlockID is the block_id of the buttons row.
+	ActionsBlockID = "irflow_actions"
+)
+
+// Slack's limits for the parts we fill.
+const (
+	maxHeader     = 150
+	maxFieldText  = 2000
+	maxSection    = 3000
+	maxFields     = 10
+	maxButtonURL  = 3000
+	discoverSlack = 15 * time.Minute // time around first/last seen shown in Discover
+)
+
+// securityCategories get a shield in front of the title.
+var securityCategories = map[string]bool{"waf": true, "security": true}
+
+// Header is the incident's title line: severity emoji, a shield for
+// security categories, the title.
+func Header(inc *incident.Incident) string {
+	var b strings.Builder
+	b.WriteString(inc.Severity.Emoji())
+	b.WriteString(" ")
+	if securityCategories[strings.ToLower(inc.Alert.Category)] {
+		b.WriteString("🛡️ ")
+	}
+	b.WriteString(inc.Title())
+	return truncate(b.String(), maxHeader)
+}
+
+// FallbackText is the message's plain text, shown in notifications and by
+// clients that cannot render blocks.
+func FallbackText(inc *incident.Incident) string {
+	return fmt.Sprintf("%s [%s, %s] %s", escape(Header(inc)), inc.Severity, inc.Status, inc.ID)
+}
+
+// Blocks renders inc as Block Kit: header, facts, correlation, status context,
+// and buttons that depend on the status.
+func Blocks(cfg *Config, inc *incident.Incident) []slackapi.Block {
+	a := inc.Alert
+	blocks := []slackapi.Block{
+		slackapi.NewHeaderBlock(slackapi.NewTextBlockObject(slackapi.PlainTextType, Header(inc), true, false)),
+	}
+
+	intro := fmt.Sprintf("*Severity:* %s   *Status:* %s", inc.Severity, inc.Status)
+	if a.Summary != "" {
+		intro += "\n" + escape(a.Summary)
+	}
+	var fields []*slackapi.TextBlockObject
+	add := func(name, value string) {
+		if value != "" {
+			fields = append(fields, mrkdwn(truncate(fmt.Sprintf("*%s*\n%s", name, value), maxFieldText)))
+		}
+	}
+	add("Rule", escape(a.Rule))
+	add("Environment", escape(a.Env))
+	add("Service", escape(a.Service))
+	add("Source", escape(a.Source))
+	add("Occurrences", strconv.Itoa(max(inc.Occurrences, 1)))
+	add("First seen", slackDate(inc.FirstSeen))
+	add("Last seen", slackDate(inc.LastSeen))
+	add("Source IP", escape(alertField(inc, "client_ip")))
+	add("Country", escape(alertField(inc, "geo.country_iso_code")))
+	add("Threat tags", escape(alertField(inc, "threat_tags")))
+	for len(fields) > 0 {
+		n := min(len(fields), maxFields)
+		var text *slackapi.TextBlockObject
+		if intro != "" {
+			text, intro = mrkdwn(truncate(intro, maxSection)), ""
+		}
+		blocks = append(blocks, slackapi.NewSectionBlock(text, fields[:n], nil))
+		fields = fields[n:]
+	}
+
+	if c := correlation(inc); c != "" {
+		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn(truncate("*Correlation*\n"+escape(c), maxSection)), nil, nil))
+	}
+
+	if ctx := statusContext(inc); len(ctx) > 0 {
+		elems := make([]slackapi.MixedElement, len(ctx))
+		for i, t := range ctx {
+			elems[i] = mrkdwn(truncate(t, maxSection))
+		}
+		blocks = append(blocks, slackapi.NewContextBlock("irflow_status", elems...))
+	}
+
+	if elems := buttons(cfg, inc); len(elems) > 0 {
+		blocks = append(blocks, slackapi.NewActionBlock(ActionsBlockID, elems...))
+	}
+	return blocks
+}
+
+func statusContext(inc *incident.Incident) []string {
+	var lines []string
+	if inc.AcknowledgedBy != "" {
+		lines = append(lines, fmt.Sprintf("✅ Acknowledged by %s at %s", actor(inc.AcknowledgedBy), slackDate(inc.AcknowledgedAt)))
+	}
+	if inc.Status == incident.StatusSnoozed {
+		lines = append(lines, fmt.Sprintf("😴 Snoozed by %s until %s", actor(inc.SnoozedBy), slackDate(inc.SnoozedUntil)))
+	}
+	if inc.Status == incident.StatusResolved {
+		line := fmt.Sprintf("✔️ Resolved by %s at %s", actor(inc.ResolvedBy), slackDate(inc.ResolvedAt))
+		if inc.ResolveNote != "" {
+			line += ": " + escape(inc.ResolveNote)
+		}
+		lines = append(lines, line)
+	}
+	if inc.Status.Active() && inc.EscalationLevel > 0 {
+		lines = append(lines, fmt.Sprintf("📣 Escalated to level %d", inc.EscalationLevel))
+	}
+	if s := inc.LastScan; s != nil {
+		line := fmt.Sprintf("🔎 Last re-scan: %s at %s", s.State, slackDate(s.At))
+		if s.Detail != "" {
+			line += " (" + escape(s.Detail) + ")"
+		}
+		lines = append(lines, line)
+	}
+	var links []string
+	for _, l := range inc.Alert.Links {
+		links = append(links, fmt.Sprintf("<%s|%s>", l.URL, escape(l.Title)))
+	}
+	if len(links) > 0 {
+		lines = append(lines, strings.Join(links, " · "))
+	}
+	return lines
+}
+
+func buttons(cfg *Config, inc *incident.Incident) []slackapi.BlockElement {
+	var elems []slackapi.BlockElement
+	button := func(id, label string, style slackapi.Style) *slackapi.ButtonBlockElement {
+		b := slackapi.NewButtonBlockElement(id, inc.ID, slackapi.NewTextBlockObject(slackapi.PlainTextType, label, true, false))
+		b.Style = style
+		elems = append(elems, b)
+		return b
+	}
+	if inc.Status.Active() {
+		if inc.AcknowledgedBy == "" {
+			button(ActionAcknowledge, "Acknowledge", slackapi.StylePrimary)
+		}
+		resolve := button(ActionResolve, "Resolve", slackapi.StyleDefault)
+		resolve.Confirm = slackapi.NewConfirmationBlockObject(
+			slackapi.NewTextBlockObject(slackapi.PlainTextType, "Resolve incident?", false, false),
+			slackapi.NewTextBlockObject(slackapi.PlainTextType, "It stays resolved until the rule fires again.", false, false),
+			slackapi.NewTextBlockObject(slackapi.PlainTextType, "Resolve", false, false),
+			slackapi.NewTextBlockObject(slackapi.PlainTextType, "Cancel", false, false))
+		button(ActionRescan, "Re-scan now", slackapi.StyleDefault)
+		if inc.Status != incident.StatusSnoozed {
+			button(ActionSnooze1h, "Snooze 1h", slackapi.StyleDefault)
+		}
+	}
+	link := func(id, label, u string) {
+		if u == "" || len(u) > maxButtonURL {
+			return
+		}
+		b := slackapi.NewButtonBlockElement(id, inc.ID, slackapi.NewTextBlockObject(slackapi.PlainTextType, label, true, false))
+		b.URL = u
+		elems = append(elems, b)
+	}
+	link(ActionOpenDashboards, "Open in OpenSearch Dashboards", DiscoverURL(cfg.OpenSearchDashboardsURL, inc))
+	link(ActionOpenTemporal, "Open in Temporal UI", TemporalURL(cfg.TemporalUIURL, cfg.Namespace, inc.ID))
+	return elems
+}
+
+// TemporalURL links to the incident's workflow in the Temporal Web UI, or "" without a base.
+func TemporalURL(base, namespace, workflowID string) string {
+	if base == "" {
+		return ""
+	}
+	if namespace == "" {
+		namespace = "default"
+	}
+	return strings.TrimSuffix(base, "/") + "/namespaces/" + url.PathEscape(namespace) + "/workflows/" + url.PathEscape(workflowID)
+}
+
+// DiscoverURL opens OpenSearch Dashboards Discover on the alert's index pattern
+// (Fields["index"], which must be the index pattern's saved-object ID) with its
+// query (Fields["query"], else a search for the rule name) around the time it
+// fired. It returns "" without a base.
+func DiscoverURL(base string, inc *incident.Incident) string {
+	if base == "" {
+		return ""
+	}
+	from, to := inc.FirstSeen, inc.LastSeen
+	if from.IsZero() {
+		from = inc.OpenedAt
+	}
+	if to.Before(from) {
+		to = from
+	}
+	g := "(time:(from:now-1h,to:now))"
+	if !from.IsZero() {
+		g = fmt.Sprintf("(time:(from:%s,to:%s))",
+			rison(from.Add(-discoverSlack).UTC().Format(time.RFC3339)), rison(to.Add(discoverSlack).UTC().Format(time.RFC3339)))
+	}
+	query := alertField(inc, "query")
+	if query == "" {
+		query = strconv.Quote(inc.Alert.Rule)
+	}
+	lang := "kuery"
+	if alertField(inc, "query_language") == "lucene" {
+		lang = "lucene"
+	}
+	var a strings.Builder
+	a.WriteString("(")
+	if idx := alertField(inc, "index"); idx != "" {
+		fmt.Fprintf(&a, "index:%s,", rison(idx))
+	}
+	fmt.Fprintf(&a, "query:(language:%s,query:%s))", lang, rison(query))
+	return strings.TrimSuffix(base, "/") + "/app/discover#/?_g=" + url.QueryEscape(g) + "&_a=" + url.QueryEscape(a.String())
+}
+
+// rison quotes s as a Rison string, the encoding Dashboards uses in URLs.
+func rison(s string) string {
+	return "'" + strings.NewReplacer("!", "!!", "'", "!'").Replace(s) + "'"
+}
+
+// correlation is the human summary of Fields["correlation"]: a string as is,
+// an object's "summary", or else compact JSON.
+func correlation(inc *incident.Incident) string {
+	for _, a := range alerts(inc) {
+		v, ok := a.Fields["correlation"]
+		if !ok || v == nil {
+			continue
+		}
+		switch c := v.(type) {
+		case string:
+			return c
+		case map[string]any:
+			if s, ok := c["summary"].(string); ok {
+				return s
+			}
+		}
+		b, _ := json.Marshal(v)
+		return truncate(string(b), 500)
+	}
+	return ""
+}
+
+// alerts lists the latest sample first, then the first alert.
+func alerts(inc *incident.Incident) []*incident.Alert {
+	if inc.Sample != nil {
+		return []*incident.Alert{inc.Sample, &inc.Alert}
+	}
+	return []*incident.Alert{&inc.Alert}
+}
+
+// alertField finds a field by its flat key ("geo.country_iso_code") or by
+// walking nested objects, in the latest sample first. Lists join with ", ".
+func alertField(inc *incident.Incident, key string) string {
+	for _, a := range alerts(inc) {
+		v, ok := a.Fields[key]
+		if !ok {
+			v, ok = nested(a.Fields, strings.Split(key, "."))
+		}
+		if !ok || v == nil {
+			continue
+		}
+		switch t := v.(type) {
+		case string:
+			if t != "" {
+				return t
+			}
+		case []any:
+			parts := make([]string, 0, len(t))
+			for _, e := range t {
+				parts = append(parts, fmt.Sprint(e))
+			}
+			return strings.Join(parts, ", ")
+		case []string:
+			return strings.Join(t, ", ")
+		default:
+			return fmt.Sprint(t)
+		}
+	}
+	return ""
+}
+
+func nested(m map[string]any, path []string) (any, bool) {
+	var cur any = m
+	for _, p := range path {
+		obj, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = obj[p]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// slackDate renders t in each reader's time zone, falling back to UTC text.
+func slackDate(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time_secs}|%s>", t.Unix(), t.UTC().Format("2006-01-02 15:04:05 UTC"))
+}
+
+var slackUser = regexp.MustCompile(`^slack:([UW][A-Z0-9]+)\b`)
+
+// actor shows a Slack actor ("slack:U123 (alice)") as a mention, anyone else as text.
+func actor(s string) string {
+	if m := slackUser.FindStringSubmatch(s); m != nil {
+		return "<@" + m[1] + ">"
+	}
+	if s == "" {
+		return "someone"
+	}
+	return escape(s)
+}
+
+// escape makes text safe for mrkdwn: Slack gives &, < and > control meaning.
+func escape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+func mrkdwn(s string) *slackapi.TextBlockObject {
+	return slackapi.NewTextBlockObject(slackapi.MarkdownType, s, false, false)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

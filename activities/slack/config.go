@@ -1,0 +1,204 @@
+// Package slack announces incidents in Slack: Block Kit messages with buttons,
+// edited in place as the incident changes, with events in the message's thread.
+package slack
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/irflow/irflow/incident"
+)
+
+// Environment variables ApplyEnv reads.
+const (
+	EnvToken  = "SLACK_BOT_TOKEN"
+	EnvAPIURL = "IRFLOW_SLACK_API_URL"
+)
+
+// Config is the slack section of irflow's config.
+type Config struct {
+	// Token is the bot token (xoxb-...). Usually from SLACK_BOT_TOKEN.
+	Token string `yaml:"token" json:"token,omitempty"`
+	// APIURL overrides Slack's Web API base URL (tests, proxies); must end in "/".
+	APIURL string `yaml:"api_url" json:"api_url,omitempty"`
+	// DefaultChannel receives incidents no route matches.
+	DefaultChannel string `yaml:"default_channel" json:"default_channel"`
+	// Routes are tried in order; the first match wins.
+	Routes []Route `yaml:"routes" json:"routes,omitempty"`
+	// EscalationChannel, when set, also gets a short link to each escalated incident.
+	EscalationChannel string `yaml:"escalation_channel" json:"escalation_channel,omitempty"`
+	// OpenSearchDashboardsURL and TemporalUIURL are the bases of the link buttons;
+	// a button is left out when its base is empty.
+	OpenSearchDashboardsURL string `yaml:"opensearch_dashboards_url" json:"opensearch_dashboards_url,omitempty"`
+	TemporalUIURL           string `yaml:"temporal_ui_url" json:"temporal_ui_url,omitempty"`
+	// Namespace is the Temporal namespace in Temporal UI links ("default" when empty).
+	Namespace string `yaml:"namespace" json:"namespace,omitempty"`
+}
+
+// Route sends matching incidents to a channel.
+type Route struct {
+	Match   RouteMatch `yaml:"match" json:"match"`
+	Channel string     `yaml:"channel" json:"channel"`
+}
+
+// RouteMatch holds the conditions of a route; all set ones must hold, and an
+// empty match matches everything. Rule, category and env are exact names or
+// globs ("*5xx*", "waf-?"), compared case-insensitively. Severity is a name
+// ("high") or a floor (">=high").
+type RouteMatch struct {
+	Rule     string `yaml:"rule" json:"rule,omitempty"`
+	Category string `yaml:"category" json:"category,omitempty"`
+	Severity string `yaml:"severity" json:"severity,omitempty"`
+	Env      string `yaml:"env" json:"env,omitempty"`
+}
+
+// ApplyEnv fills Token and APIURL from the environment when set there.
+func (c *Config) ApplyEnv(getenv func(string) string) {
+	if v := getenv(EnvToken); v != "" {
+		c.Token = v
+	}
+	if v := getenv(EnvAPIURL); v != "" {
+		c.APIURL = v
+	}
+}
+
+// channelPattern accepts "#name", "name" (Slack's rules: lowercase letters,
+// digits, - and _, at most 80) and channel IDs (C…, G…).
+var (
+	channelName = regexp.MustCompile(`^#?[a-z0-9][a-z0-9_-]{0,79}$`)
+	channelID   = regexp.MustCompile(`^[CG][A-Z0-9]{6,}$`)
+)
+
+func validChannel(s string) bool { return channelID.MatchString(s) || channelName.MatchString(s) }
+
+// Validate checks the config, naming the field: "slack.routes[2].match.severity: ...".
+func (c *Config) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return incident.Errorf(incident.EINVALID, "slack.%s: %s", field, fmt.Sprintf(format, args...))
+	}
+	if c.Token == "" {
+		return bad("token", "required (or set %s)", EnvToken)
+	}
+	if !strings.HasPrefix(c.Token, "xoxb-") && !strings.HasPrefix(c.Token, "xoxp-") {
+		return bad("token", "want a bot token starting with xoxb-")
+	}
+	if c.APIURL != "" && (!strings.HasPrefix(c.APIURL, "http://") && !strings.HasPrefix(c.APIURL, "https://") || !strings.HasSuffix(c.APIURL, "/")) {
+		return bad("api_url", "%q must be an http(s) URL ending in /", c.APIURL)
+	}
+	if c.DefaultChannel == "" {
+		return bad("default_channel", "required")
+	}
+	if !validChannel(c.DefaultChannel) {
+		return bad("default_channel", "%q is not a channel name (#lowercase-name) or ID", c.DefaultChannel)
+	}
+	if c.EscalationChannel != "" && !validChannel(c.EscalationChannel) {
+		return bad("escalation_channel", "%q is not a channel name (#lowercase-name) or ID", c.EscalationChannel)
+	}
+	for _, u := range []struct{ field, value string }{
+		{"opensearch_dashboards_url", c.OpenSearchDashboardsURL}, {"temporal_ui_url", c.TemporalUIURL},
+	} {
+		if u.value != "" && !strings.HasPrefix(u.value, "http://") && !strings.HasPrefix(u.value, "https://") {
+			return bad(u.field, "%q must be an http or https URL", u.value)
+		}
+	}
+	for i, r := range c.Routes {
+		if err := r.validate(); err != nil {
+			return bad(fmt.Sprintf("routes[%d].%s", i, err.field), "%s", err.msg)
+		}
+	}
+	return nil
+}
+
+type fieldError struct{ field, msg string }
+
+func (r Route) validate() *fieldError {
+	if r.Channel == "" {
+		return &fieldError{"channel", "required"}
+	}
+	if !validChannel(r.Channel) {
+		return &fieldError{"channel", fmt.Sprintf("%q is not a channel name (#lowercase-name) or ID", r.Channel)}
+	}
+	for _, g := range []struct{ field, value string }{
+		{"rule", r.Match.Rule}, {"category", r.Match.Category}, {"env", r.Match.Env},
+	} {
+		if strings.ContainsAny(g.value, "[]{}") {
+			return &fieldError{"match." + g.field, fmt.Sprintf("%q: only * and ? are supported in globs", g.value)}
+		}
+	}
+	if r.Match.Severity != "" {
+		if _, _, err := parseSeverityMatch(r.Match.Severity); err != nil {
+			return &fieldError{"match.severity", err.Error()}
+		}
+	}
+	return nil
+}
+
+func parseSeverityMatch(s string) (sev incident.Severity, atLeast bool, err error) {
+	name, atLeast := strings.CutPrefix(strings.TrimSpace(s), ">=")
+	sev, err = incident.ParseSeverity(name)
+	return sev, atLeast, err
+}
+
+// Matches reports whether the route applies to inc.
+func (m RouteMatch) Matches(inc *incident.Incident) bool {
+	a := inc.Alert
+	if !glob(m.Rule, a.Rule) || !glob(m.Category, a.Category) || !glob(m.Env, a.Env) {
+		return false
+	}
+	if m.Severity != "" {
+		want, atLeast, err := parseSeverityMatch(m.Severity)
+		if err != nil {
+			return false
+		}
+		sev := inc.Severity
+		if sev == incident.SeverityUnknown {
+			sev = a.Severity
+		}
+		if atLeast && sev < want || !atLeast && sev != want {
+			return false
+		}
+	}
+	return true
+}
+
+// glob matches s against pattern with * (any run) and ? (one rune), ignoring
+// case; an empty pattern matches anything.
+func glob(pattern, s string) bool {
+	if pattern == "" {
+		return true
+	}
+	p, t := []rune(strings.ToLower(pattern)), []rune(strings.ToLower(s))
+	// Iterative wildcard match with backtracking to the last star.
+	pi, ti, star, mark := 0, 0, -1, 0
+	for ti < len(t) {
+		switch {
+		case pi < len(p) && (p[pi] == '?' || p[pi] == t[ti]):
+			pi++
+			ti++
+		case pi < len(p) && p[pi] == '*':
+			star, mark = pi, ti
+			pi++
+		case star >= 0:
+			pi = star + 1
+			mark++
+			ti = mark
+		default:
+			return false
+		}
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
+}
+
+// Channel returns the channel for inc: the first matching route's, else DefaultChannel.
+func (c *Config) Channel(inc *incident.Incident) string {
+	for _, r := range c.Routes {
+		if r.Match.Matches(inc) {
+			return r.Channel
+		}
+	}
+	return c.DefaultChannel
+}

@@ -1,0 +1,139 @@
+package slack
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/goccy/go-yaml"
+
+	"github.com/irflow/irflow/incident"
+)
+
+// MustLoadConfig decodes a YAML document with a top-level slack: key strictly.
+func MustLoadConfig(tb testing.TB, doc string) Config {
+	tb.Helper()
+	cfg, err := loadConfig(doc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cfg
+}
+
+func loadConfig(doc string) (Config, error) {
+	var file struct {
+		Slack Config `yaml:"slack"`
+	}
+	if err := yaml.UnmarshalWithOptions([]byte(doc), &file, yaml.Strict()); err != nil {
+		return Config{}, err
+	}
+	file.Slack.Token = "xoxb-test"
+	return file.Slack, file.Slack.Validate()
+}
+
+func alertInc(rule, category string, sev incident.Severity) *incident.Incident {
+	return &incident.Incident{
+		ID:       "incident-x",
+		Alert:    incident.Alert{Source: "rules", Rule: rule, Category: category, Env: "prod", Severity: sev},
+		Severity: sev,
+	}
+}
+
+func TestExampleConfigRoutes(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "config", "slack.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := MustLoadConfig(t, string(b))
+	for _, tc := range []struct {
+		rule, category string
+		want           string
+	}{
+		{"uc-be 5xx spike", "reliability", "#5xx-error-logs"},
+		{"ALB-5XX-count", "", "#5xx-error-logs"},
+		{"us-fe 4xx burst", "reliability", "#4xx-error-logs"},
+		{"sqli attempts", "waf", "#waf-alerts"},
+		{"blocked 4xx from one IP", "WAF", "#waf-alerts"}, // first route wins
+		{"disk almost full", "capacity", "#alerts"},
+	} {
+		if got := cfg.Channel(alertInc(tc.rule, tc.category, incident.SeverityHigh)); got != tc.want {
+			t.Errorf("rule %q category %q: routed to %s, want %s", tc.rule, tc.category, got, tc.want)
+		}
+	}
+}
+
+func TestConfigStrictAndValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc, want string
+	}{
+		{"unknown key", `
+slack:
+  default_channel: "#alerts"
+  routes:
+    - match: {severty: high}
+      channel: "#x"
+`, "unknown field \"severty\""},
+		{"bad severity", `
+slack:
+  default_channel: "#alerts"
+  routes:
+    - match: {rule: a}
+      channel: "#a"
+    - match: {rule: b}
+      channel: "#b"
+    - match: {severity: urgent}
+      channel: "#c"
+`, `slack.routes[2].match.severity: unknown severity "urgent"`},
+		{"missing channel", `
+slack:
+  default_channel: "#alerts"
+  routes:
+    - match: {rule: "*5xx*"}
+`, "slack.routes[0].channel: required"},
+		{"bad channel", `
+slack:
+  default_channel: "#Alerts Channel"
+`, `slack.default_channel: "#Alerts Channel" is not a channel name`},
+		{"bad glob", `
+slack:
+  default_channel: "#alerts"
+  routes:
+    - match: {rule: "[45]xx"}
+      channel: "#x"
+`, `slack.routes[0].match.rule: "[45]xx": only * and ? are supported`},
+		{"no default", `
+slack:
+  routes: []
+`, "slack.default_channel: required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadConfig(tc.doc)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRouteMatch(t *testing.T) {
+	for _, tc := range []struct {
+		match RouteMatch
+		inc   *incident.Incident
+		want  bool
+	}{
+		{RouteMatch{}, alertInc("anything", "", incident.SeverityLow), true},
+		{RouteMatch{Severity: ">=high"}, alertInc("r", "", incident.SeverityCritical), true},
+		{RouteMatch{Severity: ">=high"}, alertInc("r", "", incident.SeverityMedium), false},
+		{RouteMatch{Severity: "medium"}, alertInc("r", "", incident.SeverityHigh), false},
+		{RouteMatch{Rule: "waf-?"}, alertInc("WAF-1", "", incident.SeverityLow), true},
+		{RouteMatch{Rule: "waf-?"}, alertInc("waf-10", "", incident.SeverityLow), false},
+		{RouteMatch{Rule: "*5xx*", Env: "staging"}, alertInc("5xx", "", incident.SeverityLow), false},
+		{RouteMatch{Rule: "a*b*c"}, alertInc("aXbYbZc", "", incident.SeverityLow), true},
+	} {
+		if got := tc.match.Matches(tc.inc); got != tc.want {
+			t.Errorf("%+v matches rule %q env %q severity %s = %v, want %v",
+				tc.match, tc.inc.Alert.Rule, tc.inc.Alert.Env, tc.inc.Severity, got, tc.want)
+		}
+	}
+}

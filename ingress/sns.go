@@ -1,0 +1,462 @@
+package ingress
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/irflow/irflow/incident"
+	"github.com/irflow/irflow/workflows"
+)
+
+// SNS message types.
+const (
+	SNSSubscriptionConfirmation = "SubscriptionConfirmation"
+	SNSNotification             = "Notification"
+	SNSUnsubscribeConfirmation  = "UnsubscribeConfirmation"
+)
+
+// SourceCloudWatch is the Source of CloudWatch alarms arriving through SNS.
+const SourceCloudWatch = "cloudwatch"
+
+// DefaultSNSHostPattern is the host SNS signs from and sends subscription links
+// for: sns.<region of the TopicArn>.amazonaws.com (.cn in China).
+const DefaultSNSHostPattern = `^sns\.{region}\.amazonaws\.com(\.cn)?$`
+
+// SNSConfig configures POST /sns.
+type SNSConfig struct {
+	// AllowedTopicARNs are the topics whose messages are accepted and whose
+	// subscriptions are confirmed. Anyone with an AWS account can get SNS to
+	// sign a message to this endpoint, so an empty list rejects every message.
+	AllowedTopicARNs []string
+	// HostPattern is a regexp the host (with port, if any) of SigningCertURL
+	// and SubscribeURL must match; "{region}" stands for the region of the
+	// message's TopicArn. Default DefaultSNSHostPattern. Both URLs must be https.
+	HostPattern string
+	// HTTPClient fetches signing certificates and confirms subscriptions.
+	// Default: a client with a 10 s timeout.
+	HTTPClient *http.Client
+}
+
+func (c *SNSConfig) setDefaults() {
+	if c.HostPattern == "" {
+		c.HostPattern = DefaultSNSHostPattern
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+}
+
+func (c *SNSConfig) validate() error {
+	if _, err := regexp.Compile(strings.ReplaceAll(c.HostPattern, "{region}", "us-east-1")); err != nil {
+		return fmt.Errorf("sns.host_pattern: %w", err)
+	}
+	for i, arn := range c.AllowedTopicARNs {
+		if _, err := topicRegion(arn); err != nil {
+			return fmt.Errorf("sns.allowed_topic_arns[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// SNSMessage is the JSON body SNS posts to an HTTP(S) subscriber.
+type SNSMessage struct {
+	Type             string `json:"Type"`
+	MessageID        string `json:"MessageId"`
+	Token            string `json:"Token,omitempty"`
+	TopicArn         string `json:"TopicArn"`
+	Subject          string `json:"Subject,omitempty"`
+	Message          string `json:"Message"`
+	Timestamp        string `json:"Timestamp"`
+	SignatureVersion string `json:"SignatureVersion"`
+	Signature        string `json:"Signature"`
+	SigningCertURL   string `json:"SigningCertURL"`
+	SubscribeURL     string `json:"SubscribeURL,omitempty"`
+	UnsubscribeURL   string `json:"UnsubscribeURL,omitempty"`
+}
+
+// DecodeSNS parses an SNS HTTP(S) message and checks the fields its type needs.
+// It does not verify the signature; see (*Server).verifySNS.
+func DecodeSNS(body []byte) (*SNSMessage, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return nil, incident.Errorf(incident.EINVALID, "body: want an SNS message object")
+	}
+	var m SNSMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, incident.Errorf(incident.EINVALID, "body: %s", jsonProblem(err))
+	}
+	need := []struct{ name, value string }{
+		{"Type", m.Type}, {"MessageId", m.MessageID}, {"TopicArn", m.TopicArn}, {"Message", m.Message},
+		{"Timestamp", m.Timestamp}, {"SignatureVersion", m.SignatureVersion}, {"Signature", m.Signature},
+		{"SigningCertURL", m.SigningCertURL},
+	}
+	switch m.Type {
+	case SNSNotification:
+	case SNSSubscriptionConfirmation, SNSUnsubscribeConfirmation:
+		need = append(need, struct{ name, value string }{"SubscribeURL", m.SubscribeURL}, struct{ name, value string }{"Token", m.Token})
+	case "":
+	default:
+		return nil, incident.Errorf(incident.EINVALID, "Type: %q, want Notification, SubscriptionConfirmation or UnsubscribeConfirmation", m.Type)
+	}
+	for _, f := range need {
+		if f.value == "" {
+			return nil, incident.Errorf(incident.EINVALID, "%s: required", f.name)
+		}
+	}
+	if _, err := topicRegion(m.TopicArn); err != nil {
+		return nil, incident.Errorf(incident.EINVALID, "TopicArn: %v", err)
+	}
+	return &m, nil
+}
+
+// StringToSign is the canonical text SNS signs: "Name\nvalue\n" for the
+// message type's fields in byte order of their names. Subject is included in
+// notifications only when present.
+func (m *SNSMessage) StringToSign() string {
+	var b strings.Builder
+	add := func(k, v string) {
+		b.WriteString(k)
+		b.WriteByte('\n')
+		b.WriteString(v)
+		b.WriteByte('\n')
+	}
+	if m.Type == SNSNotification {
+		add("Message", m.Message)
+		add("MessageId", m.MessageID)
+		if m.Subject != "" {
+			add("Subject", m.Subject)
+		}
+		add("Timestamp", m.Timestamp)
+		add("TopicArn", m.TopicArn)
+		add("Type", m.Type)
+		return b.String()
+	}
+	add("Message", m.Message)
+	add("MessageId", m.MessageID)
+	add("SubscribeURL", m.SubscribeURL)
+	add("Timestamp", m.Timestamp)
+	add("Token", m.Token)
+	add("TopicArn", m.TopicArn)
+	add("Type", m.Type)
+	return b.String()
+}
+
+// topicRegion returns the region of an SNS topic ARN, arn:<partition>:sns:<region>:<account>:<name>.
+func topicRegion(arn string) (string, error) {
+	parts := strings.Split(arn, ":")
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[3] == "" || parts[5] == "" {
+		return "", fmt.Errorf("%q is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>)", arn)
+	}
+	for _, r := range parts[3] {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return "", fmt.Errorf("%q has an invalid region", arn)
+		}
+	}
+	return parts[3], nil
+}
+
+func forbidden(format string, args ...any) error {
+	return incident.Errorf(codeForbidden, format, args...)
+}
+
+// snsVerifier checks SNS signatures and confirms subscriptions.
+type snsVerifier struct {
+	cfg    SNSConfig
+	mu     sync.Mutex
+	certs  map[string]*x509.Certificate
+	topics map[string]bool
+}
+
+// maxCachedCerts bounds the cache; SNS rotates certificates rarely and only
+// allowed hosts are ever fetched, so this is a guard, not a tuning knob.
+const maxCachedCerts = 64
+
+func newSNSVerifier(cfg SNSConfig) *snsVerifier {
+	v := &snsVerifier{cfg: cfg, certs: map[string]*x509.Certificate{}, topics: map[string]bool{}}
+	for _, arn := range cfg.AllowedTopicARNs {
+		v.topics[arn] = true
+	}
+	return v
+}
+
+// checkURL allows only https URLs on a host matching the pattern for region.
+func (v *snsVerifier) checkURL(field, raw, region string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, forbidden("%s: not a URL", field)
+	}
+	if u.Scheme != "https" {
+		return nil, forbidden("%s: must be https", field)
+	}
+	re, err := regexp.Compile(strings.ReplaceAll(v.cfg.HostPattern, "{region}", regexp.QuoteMeta(region)))
+	if err != nil {
+		return nil, fmt.Errorf("sns host pattern: %w", err)
+	}
+	if u.User != nil || !re.MatchString(u.Host) {
+		return nil, forbidden("%s: host %q is not an SNS host for region %s", field, u.Host, region)
+	}
+	return u, nil
+}
+
+// verify checks that m comes from an allowed topic and carries a valid SNS
+// signature. Failures are forbidden errors (403).
+func (v *snsVerifier) verify(ctx context.Context, m *SNSMessage) error {
+	if !v.topics[m.TopicArn] {
+		return forbidden("TopicArn: %s is not in sns.allowed_topic_arns", m.TopicArn)
+	}
+	region, err := topicRegion(m.TopicArn)
+	if err != nil {
+		return forbidden("TopicArn: %v", err)
+	}
+	var hash crypto.Hash
+	switch m.SignatureVersion {
+	case "1":
+		hash = crypto.SHA1
+	case "2":
+		hash = crypto.SHA256
+	default:
+		return forbidden("SignatureVersion: %q, want 1 or 2", m.SignatureVersion)
+	}
+	sig, err := base64.StdEncoding.DecodeString(m.Signature)
+	if err != nil {
+		return forbidden("Signature: not base64")
+	}
+	u, err := v.checkURL("SigningCertURL", m.SigningCertURL, region)
+	if err != nil {
+		return err
+	}
+	cert, err := v.cert(ctx, u.String())
+	if err != nil {
+		return err
+	}
+	pub, ok := cert.PublicKey.(*rsa.PublicKey)
+	if !ok {
+		return forbidden("SigningCertURL: certificate key is not RSA")
+	}
+	text := []byte(m.StringToSign())
+	var digest []byte
+	if hash == crypto.SHA1 {
+		d := sha1.Sum(text)
+		digest = d[:]
+	} else {
+		d := sha256.Sum256(text)
+		digest = d[:]
+	}
+	if err := rsa.VerifyPKCS1v15(pub, hash, digest, sig); err != nil {
+		return forbidden("Signature: does not verify")
+	}
+	return nil
+}
+
+func (v *snsVerifier) cert(ctx context.Context, certURL string) (*x509.Certificate, error) {
+	now := time.Now()
+	v.mu.Lock()
+	c := v.certs[certURL]
+	v.mu.Unlock()
+	if c != nil && now.Before(c.NotAfter) {
+		return c, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, certURL, nil)
+	if err != nil {
+		return nil, forbidden("SigningCertURL: %v", err)
+	}
+	resp, err := v.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, incident.Errorf(incident.EUNAVAILABLE, "fetch SNS signing certificate: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, forbidden("SigningCertURL: fetch answered %s", resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return nil, incident.Errorf(incident.EUNAVAILABLE, "read SNS signing certificate: %v", err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, forbidden("SigningCertURL: not a PEM certificate")
+	}
+	c, err = x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, forbidden("SigningCertURL: %v", err)
+	}
+	if now.Before(c.NotBefore) || now.After(c.NotAfter) {
+		return nil, forbidden("SigningCertURL: certificate not valid now")
+	}
+	v.mu.Lock()
+	if len(v.certs) >= maxCachedCerts {
+		clear(v.certs)
+	}
+	v.certs[certURL] = c
+	v.mu.Unlock()
+	return c, nil
+}
+
+// confirm visits SubscribeURL, which is how an HTTPS subscriber accepts a
+// subscription. Only allowed topics reach here (verify runs first).
+func (v *snsVerifier) confirm(ctx context.Context, m *SNSMessage) error {
+	region, err := topicRegion(m.TopicArn)
+	if err != nil {
+		return forbidden("TopicArn: %v", err)
+	}
+	u, err := v.checkURL("SubscribeURL", m.SubscribeURL, region)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return forbidden("SubscribeURL: %v", err)
+	}
+	resp, err := v.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return incident.Errorf(incident.EUNAVAILABLE, "confirm SNS subscription: %v", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return incident.Errorf(incident.EUNAVAILABLE, "confirm SNS subscription: SNS answered %s", resp.Status)
+	}
+	return nil
+}
+
+// cwAlarm is the CloudWatch alarm state change SNS carries in Message.
+type cwAlarm struct {
+	AlarmName        string          `json:"AlarmName"`
+	AlarmDescription string          `json:"AlarmDescription"`
+	AWSAccountID     string          `json:"AWSAccountId"`
+	NewStateValue    string          `json:"NewStateValue"`
+	NewStateReason   string          `json:"NewStateReason"`
+	OldStateValue    string          `json:"OldStateValue"`
+	StateChangeTime  string          `json:"StateChangeTime"`
+	Region           string          `json:"Region"`
+	AlarmArn         string          `json:"AlarmArn"`
+	Trigger          json.RawMessage `json:"Trigger"`
+}
+
+type cwTrigger struct {
+	MetricName         string  `json:"MetricName"`
+	Namespace          string  `json:"Namespace"`
+	Statistic          string  `json:"Statistic"`
+	Period             float64 `json:"Period"`
+	EvaluationPeriods  float64 `json:"EvaluationPeriods"`
+	ComparisonOperator string  `json:"ComparisonOperator"`
+	Threshold          float64 `json:"Threshold"`
+	Dimensions         []struct {
+		Name  string `json:"name"`
+		Value string `json:"value"`
+	} `json:"Dimensions"`
+}
+
+// CloudWatch alarm states.
+const (
+	AlarmStateAlarm            = "ALARM"
+	AlarmStateOK               = "OK"
+	AlarmStateInsufficientData = "INSUFFICIENT_DATA"
+)
+
+// DecodeCloudWatchAlarm reads the alarm JSON in an SNS notification's Message.
+// ALARM gives a firing item, OK a resolved one; INSUFFICIENT_DATA returns the
+// state with no item, because "no data" says nothing about the incident.
+// Mapping: AlarmName → rule, AlarmArn → external_id, AlarmDescription →
+// title, NewStateReason → summary, StateChangeTime → time; account, region,
+// states and Trigger (metric, namespace, dimensions, threshold) → fields.
+func DecodeCloudWatchAlarm(message string) (item *Item, state string, warnings []string, err error) {
+	msg := strings.TrimSpace(message)
+	if msg == "" || msg[0] != '{' {
+		return nil, "", nil, incident.Errorf(incident.EINVALID, "Message: not a CloudWatch alarm (want JSON with AlarmName and NewStateValue)")
+	}
+	var al cwAlarm
+	if err := json.Unmarshal([]byte(msg), &al); err != nil {
+		return nil, "", nil, incident.Errorf(incident.EINVALID, "Message: %s", jsonProblem(err))
+	}
+	if al.AlarmName == "" {
+		return nil, "", nil, incident.Errorf(incident.EINVALID, "Message.AlarmName: required")
+	}
+	state = al.NewStateValue
+	switch state {
+	case AlarmStateAlarm, AlarmStateOK:
+	case AlarmStateInsufficientData:
+		return nil, state, nil, nil
+	case "":
+		return nil, "", nil, incident.Errorf(incident.EINVALID, "Message.NewStateValue: required")
+	default:
+		return nil, "", nil, incident.Errorf(incident.EINVALID, "Message.NewStateValue: %q, want ALARM, OK or INSUFFICIENT_DATA", state)
+	}
+	a := incident.Alert{Source: SourceCloudWatch, ExternalID: clip("Message.AlarmArn", al.AlarmArn, incident.MaxNameLen*4, &warnings)}
+	a.Rule = cleanName("Message.AlarmName", al.AlarmName, &warnings)
+	a.Title = clip("Message.AlarmDescription", al.AlarmDescription, incident.MaxTextLen, &warnings)
+	a.Summary = clip("Message.NewStateReason", al.NewStateReason, incident.MaxTextLen, &warnings)
+	if al.StateChangeTime != "" {
+		if t, ok := parseCWTime(al.StateChangeTime); ok {
+			a.Time = t
+		} else {
+			warnings = append(warnings, fmt.Sprintf("Message.StateChangeTime: %q not understood, using the receive time", al.StateChangeTime))
+		}
+	}
+	a.Fields = map[string]any{"new_state": al.NewStateValue}
+	for k, v := range map[string]string{"account": al.AWSAccountID, "region": al.Region, "old_state": al.OldStateValue, "alarm_arn": al.AlarmArn} {
+		if v != "" {
+			a.Fields[k] = v
+		}
+	}
+	if len(al.Trigger) > 0 && string(al.Trigger) != "null" {
+		var tr cwTrigger
+		if err := json.Unmarshal(al.Trigger, &tr); err != nil {
+			warnings = append(warnings, fmt.Sprintf("Message.Trigger: %s, kept out of fields", jsonProblem(err)))
+		} else {
+			if tr.MetricName != "" {
+				a.Fields["metric_name"] = tr.MetricName
+			}
+			if tr.Namespace != "" {
+				a.Fields["namespace"] = tr.Namespace
+			}
+			if tr.ComparisonOperator != "" {
+				a.Fields["comparison"] = tr.ComparisonOperator
+				a.Fields["threshold"] = tr.Threshold
+			}
+			if len(tr.Dimensions) > 0 {
+				dims := map[string]string{}
+				for _, d := range tr.Dimensions {
+					dims[d.Name] = d.Value
+				}
+				a.Fields["dimensions"] = dims
+			}
+		}
+	}
+	trimFields("fields.", a.Fields, &warnings)
+	if err := a.Validate(); err != nil {
+		return nil, "", warnings, incident.Errorf(incident.EINVALID, "Message.%s", incident.ErrorMessage(err))
+	}
+	it := &Item{Alert: a}
+	if state == AlarmStateOK {
+		it.Resolved = true
+		it.Clear = workflows.SourceClear{Source: SourceCloudWatch, Detail: clip("Message.NewStateReason", "alarm OK: "+al.NewStateReason, incident.MaxTextLen, &warnings), At: a.Time}
+	}
+	return it, state, warnings, nil
+}
+
+// parseCWTime reads CloudWatch's "2024-05-01T12:00:00.000+0000" and RFC 3339.
+func parseCWTime(s string) (time.Time, bool) {
+	for _, layout := range []string{"2006-01-02T15:04:05.000-0700", "2006-01-02T15:04:05-0700", time.RFC3339Nano} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}

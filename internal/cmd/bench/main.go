@@ -1,0 +1,378 @@
+// Command bench measures irflow's figures against baselines taken in the same
+// run on the same Temporal dev server, and prints them as JSON. `make bench`
+// runs it. Progress goes to stderr.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/irflow/irflow/activities"
+	"github.com/irflow/irflow/incident"
+	"github.com/irflow/irflow/internal/config"
+	"github.com/irflow/irflow/internal/devstack"
+	"github.com/irflow/irflow/internal/incidents"
+	"github.com/irflow/irflow/internal/workerapp"
+	"github.com/irflow/irflow/workflows"
+)
+
+const baselineQueue = "irflow-bench-baseline"
+
+// emptyWorkflow is the raw SignalWithStart baseline: it takes the signal and ends.
+func emptyWorkflow(ctx workflow.Context) error {
+	workflow.GetSignalChannel(ctx, workflows.SignalOccurrence).Receive(ctx, nil)
+	return nil
+}
+
+// firstActivityWorkflow is the latency floor: start, then one activity.
+func firstActivityWorkflow(ctx workflow.Context, id string) error {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second})
+	return workflow.ExecuteActivity(ctx, "Reached", id).Get(ctx, nil)
+}
+
+// arrivals records when each ID first reached its first activity / notify call.
+type arrivals struct {
+	mu   sync.Mutex
+	seen map[string]chan time.Time
+}
+
+func (a *arrivals) wait(id string) chan time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ch, ok := a.seen[id]
+	if !ok {
+		ch = make(chan time.Time, 1)
+		a.seen[id] = ch
+	}
+	return ch
+}
+
+func (a *arrivals) mark(id string) {
+	now := time.Now()
+	select {
+	case a.wait(id) <- now:
+	default:
+	}
+}
+
+// notifier marks the first Post of each incident; the rest is silent.
+type notifier struct{ a *arrivals }
+
+func (notifier) Name() string { return "bench" }
+func (notifier) Find(context.Context, *incident.Incident) (*incident.MessageRef, error) {
+	return nil, nil
+}
+func (n notifier) Post(_ context.Context, inc *incident.Incident) (*incident.MessageRef, error) {
+	n.a.mark(inc.ID)
+	return &incident.MessageRef{Notifier: "bench", ID: inc.ID}, nil
+}
+func (notifier) Update(context.Context, incident.MessageRef, *incident.Incident) error { return nil }
+func (notifier) Event(context.Context, incident.MessageRef, *incident.Incident, activities.Event) error {
+	return nil
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func progress(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...) }
+
+// rate runs n calls of f over conc goroutines and returns calls per second.
+func rate(n, conc int, f func(i int) error) (float64, error) {
+	var next atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := f(i); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return 0, err
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+func percentile(d []time.Duration, p float64) float64 {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(float64(len(s)-1) * p)
+	return float64(s[i].Microseconds()) / 1000
+}
+
+type latency struct {
+	P50ms float64 `json:"p50_ms"`
+	P99ms float64 `json:"p99_ms"`
+	N     int     `json:"n"`
+}
+
+func summarize(d []time.Duration) latency {
+	return latency{P50ms: percentile(d, 0.5), P99ms: percentile(d, 0.99), N: len(d)}
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// env is what every bench section shares: one dev server, clients, baselines.
+type env struct {
+	ctx    context.Context
+	home   string
+	runID  string
+	srv    *devstack.Temporal
+	c      client.Client
+	ic     *incidents.Client
+	arr    *arrivals
+	worker *workerapp.Main
+}
+
+// section measures one group of figures; sections register themselves in init.
+type section struct {
+	name string
+	run  func(e *env) (map[string]any, error)
+}
+
+var sections []section
+
+// rawRate is the baseline every throughput figure is compared with: n raw
+// SignalWithStart calls of an empty workflow from conc clients.
+func (e *env) rawRate(tag string, n, conc int) (float64, error) {
+	return rate(n, conc, func(i int) error {
+		_, err := e.c.SignalWithStartWorkflow(e.ctx, fmt.Sprintf("raw-%s-%s-%d", e.runID, tag, i), workflows.SignalOccurrence, nil,
+			client.StartWorkflowOptions{TaskQueue: baselineQueue}, "BenchEmpty")
+		return err
+	})
+}
+
+func run() error {
+	only := flag.String("only", os.Getenv("BENCH"), "comma-separated sections to run (env BENCH); all when empty")
+	flag.Parse()
+	ctx := context.Background()
+	bin, err := devstack.FindTemporal()
+	if err != nil {
+		return err
+	}
+	home, err := os.MkdirTemp("", "irflow-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(home)
+	port, uiPort := freePort(), freePort()
+	progress("starting Temporal dev server (%s, WAL SQLite in %s)", bin, home)
+	srv, err := devstack.StartTemporal(ctx, devstack.TemporalOptions{Bin: bin, Home: home, Port: port, UIPort: uiPort, Log: io.Discard})
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	c, err := client.Dial(client.Options{HostPort: srv.Address, Logger: devstack.QuietLogger})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	arr := &arrivals{seen: map[string]chan time.Time{}}
+	base := worker.New(c, baselineQueue, worker.Options{})
+	base.RegisterWorkflowWithOptions(emptyWorkflow, workflow.RegisterOptions{Name: "BenchEmpty"})
+	base.RegisterWorkflowWithOptions(firstActivityWorkflow, workflow.RegisterOptions{Name: "BenchFirstActivity"})
+	base.RegisterActivityWithOptions(func(_ context.Context, id string) error { arr.mark(id); return nil }, activity.RegisterOptions{Name: "Reached"})
+	if err := base.Start(); err != nil {
+		return err
+	}
+	defer base.Stop()
+
+	cfg := config.Default()
+	cfg.Worker.MetricsAddr = ""
+	cfg.Archive.URL = "file://" + filepath.Join(home, "archive")
+	w := &workerapp.Main{Config: cfg, Client: c, Notifier: notifier{arr}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := w.Open(ctx); err != nil {
+		return err
+	}
+	defer w.Close()
+	e := &env{ctx: ctx, home: home, runID: time.Now().Format("150405"), srv: srv, c: c, ic: incidents.New(c, "default"), arr: arr, worker: w}
+
+	out := map[string]any{
+		"machine": map[string]any{"cpus": runtime.NumCPU(), "go": runtime.Version(), "temporal_cli": devstack.TemporalVersion, "sqlite": "wal, synchronous=normal"},
+	}
+	want := map[string]bool{}
+	for _, name := range strings.Split(*only, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			want[name] = true
+		}
+	}
+	for _, s := range sections {
+		if len(want) > 0 && !want[s.name] {
+			continue
+		}
+		progress("== section %s", s.name)
+		figures, err := s.run(e)
+		if err != nil {
+			return fmt.Errorf("section %s: %w", s.name, err)
+		}
+		for k, v := range figures {
+			out[k] = v
+		}
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func init() { sections = append(sections, section{"incident", benchIncident}) }
+
+// benchIncident: issue 3's figures, alerts/s and alert-to-first-notify latency.
+func benchIncident(e *env) (map[string]any, error) {
+	ctx, c, ic, arr, runID := e.ctx, e.c, e.ic, e.arr, e.runID
+
+	const n, conc = 400, 16
+	var announced []chan time.Time
+	var announcedMu sync.Mutex
+	alerts := func(round int) func(i int) error {
+		return func(i int) error {
+			a := incident.Alert{Source: "bench", Rule: fmt.Sprintf("bench %s %d %d", runID, round, i), Env: "bench", Severity: incident.SeverityLow}
+			ch := arr.wait(workflows.IncidentWorkflowID(incident.Fingerprint(a)))
+			announcedMu.Lock()
+			announced = append(announced, ch)
+			announcedMu.Unlock()
+			_, err := ic.Send(ctx, workflows.Occurrence{Count: 1, Alert: a})
+			return err
+		}
+	}
+	progress("warm-up")
+	if _, err := e.rawRate("warm", 100, conc); err != nil {
+		return nil, err
+	}
+	if _, err := rate(100, conc, alerts(-1)); err != nil {
+		return nil, err
+	}
+	// Interleaved rounds, so drift on a noisy machine hits both sides alike.
+	var rawRates, incRates []float64
+	for round := range 3 {
+		progress("throughput round %d: %d raw SignalWithStart, %d alerts, %d clients", round+1, n, n, conc)
+		r, err := e.rawRate(fmt.Sprint(round), n, conc)
+		if err != nil {
+			return nil, fmt.Errorf("raw SignalWithStart: %w", err)
+		}
+		a, err := rate(n, conc, alerts(round))
+		if err != nil {
+			return nil, fmt.Errorf("incident path: %w", err)
+		}
+		rawRates, incRates = append(rawRates, r), append(incRates, a)
+	}
+	sendsDone := time.Now()
+	slices.Sort(rawRates)
+	slices.Sort(incRates)
+	rawMed, incMed := rawRates[1], incRates[1]
+	progress("throughput: raw %.0f/s, incident %.0f/s; waiting for the worker to announce all %d incidents", rawMed, incMed, len(announced))
+	// The latency phase starts on an idle worker: every incident above announced.
+	var lastAnnounce time.Time
+	for _, ch := range announced {
+		select {
+		case t := <-ch:
+			if t.After(lastAnnounce) {
+				lastAnnounce = t
+			}
+		case <-time.After(5 * time.Minute):
+			return nil, fmt.Errorf("the worker did not announce every incident within 5 minutes")
+		}
+	}
+	backlog := max(lastAnnounce.Sub(sendsDone), 0)
+
+	progress("latency: 200 alerts one at a time against 200 start-to-first-activity floors")
+	var floor, toNotify []time.Duration
+	for i := range 200 {
+		id := fmt.Sprintf("floor-%s-%d", runID, i)
+		ch := arr.wait(id)
+		t0 := time.Now()
+		if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: baselineQueue}, "BenchFirstActivity", id); err != nil {
+			return nil, err
+		}
+		floor = append(floor, (<-ch).Sub(t0))
+
+		a := incident.Alert{Source: "bench", Rule: fmt.Sprintf("latency %s %d", runID, i), Env: "bench"}
+		incID := workflows.IncidentWorkflowID(incident.Fingerprint(a))
+		ch = arr.wait(incID)
+		t0 = time.Now()
+		if _, err := ic.Send(ctx, workflows.Occurrence{Count: 1, Alert: a}); err != nil {
+			return nil, err
+		}
+		select {
+		case t1 := <-ch:
+			toNotify = append(toNotify, t1.Sub(t0))
+		case <-time.After(30 * time.Second):
+			return nil, fmt.Errorf("alert %s never reached notify", incID)
+		}
+	}
+	fl, tn := summarize(floor), summarize(toNotify)
+
+	return map[string]any{
+		"incident_throughput": map[string]any{
+			"what":                    "distinct alerts/s through incidents.Client.Send (SignalWithStart of IncidentWorkflow) vs a raw SignalWithStart loop on an empty workflow; median of 3 interleaved rounds",
+			"clients":                 conc,
+			"per_round":               n,
+			"raw_signal_with_start_s": round2(rawMed),
+			"incident_alerts_s":       round2(incMed),
+			"ratio":                   round2(incMed / rawMed),
+			"target_ratio":            0.9,
+			"rounds_raw":              roundAll(rawRates),
+			"rounds_incident":         roundAll(incRates),
+			"announced_all":           len(announced),
+			"backlog_after_sends_s":   round2(backlog.Seconds()),
+		},
+		"alert_to_first_notify": map[string]any{
+			"what":             "Send → Notifier.Post called, 200 alerts one at a time, vs start workflow → first activity running",
+			"floor":            fl,
+			"incident":         tn,
+			"p50_ratio":        round2(tn.P50ms / fl.P50ms),
+			"target_p50_ratio": 1.5,
+		},
+	}, nil
+}
+
+func round2(f float64) float64 { return float64(int(f*100+0.5)) / 100 }
+
+func roundAll(fs []float64) []float64 {
+	out := make([]float64, len(fs))
+	for i, f := range fs {
+		out[i] = round2(f)
+	}
+	return out
+}

@@ -1,0 +1,105 @@
+package testenv
+
+import (
+	"context"
+	"sync"
+
+	"github.com/irflow/irflow/activities"
+	"github.com/irflow/irflow/incident"
+)
+
+// Call is one notifier call the Recorder saw.
+type Call struct {
+	Method     string // Post, Update, Event
+	IncidentID string
+	Status     incident.Status
+	Event      activities.Event
+	Ref        incident.MessageRef
+}
+
+// Recorder is a Notifier that remembers every call, for tests. Find works like a
+// real notifier's metadata lookup, so the post-once contract is exercised.
+type Recorder struct {
+	mu     sync.Mutex
+	calls  []Call
+	posted map[string]incident.MessageRef
+	// FailAfterPost, when > 0, fails that many Post calls after they "posted",
+	// like a Slack post whose response never reached the activity.
+	FailAfterPost int
+}
+
+func (r *Recorder) Name() string { return "recorder" }
+
+func (r *Recorder) Find(_ context.Context, inc *incident.Incident) (*incident.MessageRef, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ref, ok := r.posted[inc.ID+"/"+inc.OpenedAt.String()]; ok {
+		return &ref, nil
+	}
+	return nil, nil
+}
+
+func (r *Recorder) Post(_ context.Context, inc *incident.Incident) (*incident.MessageRef, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.posted == nil {
+		r.posted = map[string]incident.MessageRef{}
+	}
+	ref := incident.MessageRef{Notifier: "recorder", Channel: "#test", ID: inc.ID + "/" + inc.OpenedAt.String()}
+	r.posted[inc.ID+"/"+inc.OpenedAt.String()] = ref
+	r.calls = append(r.calls, Call{Method: "Post", IncidentID: inc.ID, Status: inc.Status, Ref: ref})
+	if r.FailAfterPost > 0 {
+		r.FailAfterPost--
+		return nil, context.DeadlineExceeded
+	}
+	return &ref, nil
+}
+
+func (r *Recorder) Update(_ context.Context, ref incident.MessageRef, inc *incident.Incident) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, Call{Method: "Update", IncidentID: inc.ID, Status: inc.Status, Ref: ref})
+	return nil
+}
+
+func (r *Recorder) Event(_ context.Context, ref incident.MessageRef, inc *incident.Incident, ev activities.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, Call{Method: "Event", IncidentID: inc.ID, Status: inc.Status, Event: ev, Ref: ref})
+	return nil
+}
+
+// Calls returns the calls so far, optionally only those of one method.
+func (r *Recorder) Calls(method string) []Call {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Call
+	for _, c := range r.calls {
+		if method == "" || c.Method == method {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Events returns the Event calls of one kind.
+func (r *Recorder) Events(kind incident.EntryKind) []Call {
+	var out []Call
+	for _, c := range r.Calls("Event") {
+		if c.Event.Kind == kind {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// For returns the calls about one incident, optionally of one method.
+func (r *Recorder) For(incidentID, method string) []Call {
+	var out []Call
+	for _, c := range r.Calls(method) {
+		if c.IncidentID == incidentID {
+			out = append(out, c)
+		}
+	}
+	return out
+}

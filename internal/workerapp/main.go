@@ -1,0 +1,230 @@
+package workerapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/irflow/irflow/activities"
+	"github.com/irflow/irflow/activities/slack"
+	"github.com/irflow/irflow/incident"
+	"github.com/irflow/irflow/internal/config"
+	"github.com/irflow/irflow/internal/incidents"
+	"github.com/irflow/irflow/internal/opensearch"
+	"github.com/irflow/irflow/workflows"
+)
+
+// Main is the worker program: Open dials and starts everything, Close stops it.
+// Tests run the real program this way, on port 0.
+type Main struct {
+	Config config.Config
+	Logger *slog.Logger
+	// Notifier overrides the configured notifier (the console in dev).
+	Notifier activities.Notifier
+	// Console is where the console notifier writes when no notifier is set.
+	Console io.Writer
+	// Client, when set, is used instead of dialing Temporal (and not closed).
+	Client client.Client
+	// Checkers and Default re-scan alerts by source.
+	Checkers map[string]activities.Checker
+	Default  activities.Checker
+
+	Registry *prometheus.Registry
+
+	ownClient bool
+	worker    worker.Worker
+	http      *http.Server
+	listener  net.Listener
+}
+
+// Open dials Temporal, builds the activities' clients, starts the worker and the
+// metrics/health listener. It fails fast with a message naming what is wrong.
+func (m *Main) Open(ctx context.Context) error {
+	if m.Logger == nil {
+		m.Logger = slog.Default()
+	}
+	if m.Registry == nil {
+		m.Registry = prometheus.NewRegistry()
+		m.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	if m.Client == nil {
+		opts, err := m.Config.Temporal.ClientOptions()
+		if err != nil {
+			return err
+		}
+		opts.Logger = log.NewStructuredLogger(m.Logger)
+		opts.MetricsHandler = NewMetricsHandler(m.Registry)
+		c, err := client.DialContext(ctx, opts)
+		if err != nil {
+			return fmt.Errorf("dial temporal at %s (namespace %s): %w", m.Config.Temporal.Address, m.Config.Temporal.Namespace, err)
+		}
+		m.Client, m.ownClient = c, true
+	}
+	store, err := NewStore(ctx, m.Config.Archive)
+	if err != nil {
+		return err
+	}
+	notifier := m.Notifier
+	if notifier == nil && m.Config.SlackEnabled() {
+		n, err := slack.New(m.Config.Slack, slack.WithLogger(m.Logger))
+		if err != nil {
+			return fmt.Errorf("slack: %w", err)
+		}
+		notifier = n
+	}
+	if notifier == nil {
+		out := m.Console
+		if out == nil {
+			out = io.Discard
+		}
+		notifier = activities.NewConsole(out)
+	}
+	m.worker = worker.New(m.Client, workflows.TaskQueue, worker.Options{
+		MaxConcurrentActivityExecutionSize: m.Config.Worker.MaxConcurrentActivities,
+		WorkerStopTimeout:                  time.Duration(m.Config.Worker.ShutdownTimeout),
+	})
+	search, checkers, err := m.ruleDeps()
+	if err != nil {
+		return err
+	}
+	ic := incidents.New(m.Client, m.Config.Temporal.Namespace)
+	Register(m.worker, Deps{
+		Policy: m.Config.Policy(), Notifier: notifier, Store: store,
+		Checkers: checkers, Default: m.Default, Temporal: m.Client,
+		Search: search,
+		RuleSweeps: &activities.RuleSweeps{Temporal: m.Client, Send: func(ctx context.Context, a incident.Alert) error {
+			_, err := ic.Send(ctx, workflows.Occurrence{Count: 1, Alert: a, FirstSeen: a.Time, LastSeen: a.Time})
+			return err
+		}},
+	})
+	if err := m.worker.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	if addr := m.Config.Worker.MetricsAddr; addr != "" {
+		if err := m.serveHTTP(addr); err != nil {
+			return err
+		}
+	}
+	m.Logger.Info("worker started", "task_queue", workflows.TaskQueue, "temporal", m.Config.Temporal.Address,
+		"namespace", m.Config.Temporal.Namespace, "archive", m.Config.Archive.URL, "notifier", notifier.Name())
+	return nil
+}
+
+// ruleDeps builds the OpenSearch client rule sweeps use (search.url) and adds
+// the rule re-scan checker for source "rules" when search.rules_dir is set and
+// no checker for it was given.
+func (m *Main) ruleDeps() (*activities.Search, map[string]activities.Checker, error) {
+	search := &activities.Search{}
+	if u := m.Config.Search.URL; u != "" {
+		c, err := opensearch.NewClient(u)
+		if err != nil {
+			return nil, nil, fmt.Errorf("search.url: %w", err)
+		}
+		search.Client = c
+	}
+	checkers := m.Checkers
+	if dir := m.Config.Search.RulesDir; dir != "" && checkers[activities.RuleSource] == nil {
+		lookup, err := activities.LoadRules(dir)
+		if err != nil {
+			return nil, nil, fmt.Errorf("search.rules_dir: %w", err)
+		}
+		checkers = maps.Clone(checkers)
+		if checkers == nil {
+			checkers = map[string]activities.Checker{}
+		}
+		checkers[activities.RuleSource] = &activities.RuleCheck{Search: search, Rule: lookup}
+	}
+	return search, checkers, nil
+}
+
+func (m *Main) serveHTTP(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("worker.metrics_addr: listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if _, err := m.Client.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+			http.Error(w, "temporal unreachable: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	m.listener = ln
+	m.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := m.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Logger.Error("metrics listener stopped", "error", err)
+		}
+	}()
+	return nil
+}
+
+// MetricsURL is the base URL of the metrics/health listener, once open.
+func (m *Main) MetricsURL() string {
+	if m.listener == nil {
+		return ""
+	}
+	return "http://" + m.listener.Addr().String()
+}
+
+// Close stops polling, lets running activities finish (up to the shutdown
+// timeout) and closes what Open dialed.
+func (m *Main) Close() error {
+	if m.worker != nil {
+		m.worker.Stop()
+	}
+	if m.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = m.http.Shutdown(ctx)
+	}
+	if m.ownClient {
+		m.Client.Close()
+	}
+	return nil
+}
+
+// NewStore builds the archive store for s3:// or file:// URLs.
+func NewStore(ctx context.Context, a config.Archive) (activities.Store, error) {
+	scheme, where, prefix, err := activities.ParseArchiveURL(a.URL)
+	if err != nil {
+		return nil, err
+	}
+	if scheme == "file" {
+		return activities.FileStore{Dir: where}, nil
+	}
+	var opts []func(*awsconfig.LoadOptions) error
+	if a.S3.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(a.S3.Region))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("archive: load AWS config: %w", err)
+	}
+	s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if a.S3.Endpoint != "" {
+			o.BaseEndpoint = &a.S3.Endpoint
+		}
+		o.UsePathStyle = a.S3.ForcePathStyle || a.S3.Endpoint != ""
+	})
+	return activities.S3Store{Client: s3c, Bucket: where, Prefix: prefix}, nil
+}

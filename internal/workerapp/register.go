@@ -1,0 +1,54 @@
+// Package workerapp is irflow's worker process: config to clients, registration,
+// metrics and health, run until stopped. workers/main.go and `starter dev` both use it.
+package workerapp
+
+import (
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/irflow/irflow/activities"
+	"github.com/irflow/irflow/incident"
+	"github.com/irflow/irflow/workflows"
+)
+
+// Deps are the outside systems the activities use.
+type Deps struct {
+	Policy   incident.Policy
+	Notifier activities.Notifier
+	Store    activities.Store
+	// Checkers re-scan alerts by source; Default for the rest (nil: "unknown").
+	Checkers map[string]activities.Checker
+	Default  activities.Checker
+	// Temporal, when set, lets a re-fired incident find its previous run.
+	Temporal client.Client
+	// Search runs rule sweep queries (a nil Client fails sweeps, naming search.url).
+	Search *activities.Search
+	// RuleSweeps wakes rule sweep workflows and raises their alerts.
+	RuleSweeps *activities.RuleSweeps
+}
+
+// Register registers every workflow and activity on r, once.
+func Register(r worker.Registry, d Deps) {
+	r.RegisterWorkflowWithOptions(workflows.IncidentWorkflow, workflow.RegisterOptions{Name: workflows.IncidentWorkflowName})
+	r.RegisterActivityWithOptions((&activities.Policy{Policy: d.Policy, Temporal: d.Temporal}).IncidentPolicy,
+		activity.RegisterOptions{Name: workflows.PolicyActivityName})
+	r.RegisterActivity(&activities.Notify{Notifier: d.Notifier})
+	r.RegisterActivity(&activities.Rescan{Checkers: d.Checkers, Default: d.Default})
+	r.RegisterActivity(&activities.Archive{Store: d.Store})
+
+	r.RegisterWorkflowWithOptions(workflows.RuleSweepWorkflow, workflow.RegisterOptions{Name: workflows.RuleSweepWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.RuleKickWorkflow, workflow.RegisterOptions{Name: workflows.RuleKickWorkflowName})
+	search := d.Search
+	if search == nil {
+		search = &activities.Search{}
+	}
+	sweeps := d.RuleSweeps
+	if sweeps == nil {
+		sweeps = &activities.RuleSweeps{Temporal: d.Temporal}
+	}
+	r.RegisterActivityWithOptions(search.SweepRule, activity.RegisterOptions{Name: workflows.SweepRuleActivityName})
+	r.RegisterActivityWithOptions(sweeps.KickRuleSweep, activity.RegisterOptions{Name: workflows.KickRuleSweepActivityName})
+	r.RegisterActivityWithOptions(sweeps.RaiseRuleAlerts, activity.RegisterOptions{Name: workflows.RaiseRuleAlertsActivityName})
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/irflow/irflow/internal/config"
+	"github.com/irflow/irflow/workflows"
+)
+
+// docker-compose.yml cannot run on the CI machine, so this test keeps it honest:
+// it parses, its commands exist in this CLI, and its config is valid.
+func loadCompose(t *testing.T) *types.Project {
+	t.Helper()
+	b, err := os.ReadFile("../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
+		WorkingDir:  "..",
+		ConfigFiles: []types.ConfigFile{{Filename: "docker-compose.yml", Content: b}},
+		Environment: types.Mapping{},
+	}, func(o *loader.Options) { o.SetProjectName("irflow", true) })
+	if err != nil {
+		t.Fatalf("docker-compose.yml does not load: %v", err)
+	}
+	return p
+}
+
+func TestComposeFileIsConsistent(t *testing.T) {
+	p := loadCompose(t)
+	for _, name := range []string{"temporal", "opensearch", "worker", "ingress"} {
+		if _, err := p.GetService(name); err != nil {
+			t.Errorf("service %s: %v", name, err)
+		}
+	}
+
+	temporal, _ := p.GetService("temporal")
+	cmd := strings.Join(temporal.Command, " ")
+	for _, sa := range workflows.SearchAttributes {
+		if !strings.Contains(cmd, "--search-attribute "+sa.GetName()+"=Keyword") {
+			t.Errorf("temporal service does not register search attribute %s", sa.GetName())
+		}
+	}
+
+	ingress, _ := p.GetService("ingress")
+	root := newRootCmd()
+	sub, rest, err := root.Find(ingress.Command)
+	if err != nil || sub.Name() != "serve" {
+		t.Fatalf("ingress command %v is not `starter serve`: %v", ingress.Command, err)
+	}
+	if err := sub.ParseFlags(rest); err != nil {
+		t.Errorf("ingress command flags: %v", err)
+	}
+
+	for _, svc := range []string{"worker", "ingress"} {
+		s, _ := p.GetService(svc)
+		if addr := s.Environment[config.EnvTemporalAddress]; addr == nil || *addr != "temporal:7233" {
+			t.Errorf("%s: %s = %v, want temporal:7233", svc, config.EnvTemporalAddress, addr)
+		}
+		if s.Build == nil {
+			t.Errorf("%s: not built from this repo's Dockerfile", svc)
+		}
+	}
+
+	worker, _ := p.GetService("worker")
+	if !slices.Equal(worker.Command, []string{"--config", "/etc/irflow/irflow.yaml"}) {
+		t.Errorf("worker command = %v", worker.Command)
+	}
+	dockerfile, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(dockerfile), "COPY deploy/config/irflow.example.yaml /etc/irflow/irflow.yaml") {
+		t.Error("Dockerfile does not ship the config the worker service reads")
+	}
+}
+
+func TestExampleConfigIsValid(t *testing.T) {
+	path := filepath.Join("..", "deploy", "config", "irflow.example.yaml")
+	cfg, err := config.Load(path, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Policy().Escalation.Levels) != 2 {
+		t.Errorf("example escalation levels = %d, want 2", len(cfg.Policy().Escalation.Levels))
+	}
+	// With a token, the Slack section must validate too.
+	if _, err := config.Load(path, func(k string) string {
+		if k == "SLACK_BOT_TOKEN" {
+			return "xoxb-test"
+		}
+		return ""
+	}); err != nil {
+		t.Errorf("example slack section: %v", err)
+	}
+}

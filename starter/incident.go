@@ -1,0 +1,271 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/irflow/irflow/incident"
+	"github.com/irflow/irflow/internal/incidents"
+	"github.com/irflow/irflow/workflows"
+)
+
+func newIncidentCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "incident",
+		Short: "List, show, acknowledge, resolve, snooze and re-scan incidents",
+		Long:  "IDs may be given with or without the incident- prefix.",
+	}
+	cmd.AddCommand(newListCmd(g), newShowCmd(g), newAckCmd(g), newResolveCmd(g), newSnoozeCmd(g), newRescanCmd(g))
+	return cmd
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newListCmd(g *globals) *cobra.Command {
+	var status, severity, rule, env string
+	var limit int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list [--status open] [--json]",
+		Short: "List incidents from Temporal visibility (search attributes), newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f := incidents.ListFilter{Rule: rule, Env: env, Limit: limit}
+			if status != "" {
+				st, err := incident.ParseStatus(status)
+				if err != nil {
+					return fail("--status: %v", err)
+				}
+				f.Status = st
+			}
+			if severity != "" {
+				sev, err := incident.ParseSeverity(severity)
+				if err != nil {
+					return fail("--severity: %v", err)
+				}
+				f.Severity = sev
+			}
+			ic, closeFn, err := g.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			ctx, cancel := g.ctx(cmd)
+			defer cancel()
+			list, err := ic.List(ctx, f)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if list == nil {
+					list = []incidents.Summary{}
+				}
+				return printJSON(cmd.OutOrStdout(), list)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tSTATUS\tSEVERITY\tRULE\tENV\tSTARTED")
+			for _, s := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Status, s.Severity, s.Rule, dash(s.Env), s.StartedAt.Local().Format("2006-01-02 15:04:05"))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(list) == 0 {
+				fmt.Fprintln(cmd.ErrOrStderr(), "no incidents match:", f.Query())
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&status, "status", "", "open, acknowledged, snoozed or resolved")
+	fl.StringVar(&severity, "severity", "", "info, low, medium, high or critical")
+	fl.StringVar(&rule, "rule", "", "exact rule name")
+	fl.StringVar(&env, "env", "", "environment")
+	fl.IntVar(&limit, "limit", 50, "most incidents to list")
+	fl.BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func newShowCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show ID [--json]",
+		Short: "Show an incident's full state and timeline",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ic, closeFn, err := g.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			ctx, cancel := g.ctx(cmd)
+			defer cancel()
+			inc, err := ic.Get(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), inc)
+			}
+			printIncident(cmd.OutOrStdout(), inc)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func printIncident(w io.Writer, inc incident.Incident) {
+	ts := func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") }
+	fmt.Fprintf(w, "%s %s\n", inc.Severity.Emoji(), inc.Title())
+	fmt.Fprintf(w, "  id           %s (run %s)\n", inc.ID, inc.RunID)
+	fmt.Fprintf(w, "  status       %s\n", inc.Status)
+	fmt.Fprintf(w, "  severity     %s\n", inc.Severity)
+	fmt.Fprintf(w, "  rule         %s (source %s, env %s)\n", inc.Alert.Rule, inc.Alert.Source, dash(inc.Alert.Env))
+	fmt.Fprintf(w, "  occurrences  %d (first %s, last %s)\n", inc.Occurrences, ts(inc.FirstSeen), ts(inc.LastSeen))
+	if inc.AcknowledgedBy != "" {
+		fmt.Fprintf(w, "  acknowledged %s at %s\n", inc.AcknowledgedBy, ts(inc.AcknowledgedAt))
+	}
+	if inc.Status == incident.StatusSnoozed {
+		fmt.Fprintf(w, "  snoozed      by %s until %s\n", inc.SnoozedBy, ts(inc.SnoozedUntil))
+	}
+	if inc.ResolvedBy != "" {
+		fmt.Fprintf(w, "  resolved     %s at %s\n", inc.ResolvedBy, ts(inc.ResolvedAt))
+	}
+	if d, ok := inc.MTTA(); ok {
+		fmt.Fprintf(w, "  MTTA         %s\n", d.Round(time.Second))
+	}
+	if d, ok := inc.MTTR(); ok {
+		fmt.Fprintf(w, "  MTTR         %s\n", d.Round(time.Second))
+	}
+	if inc.Previous != nil {
+		fmt.Fprintf(w, "  re-fire of   run %s\n", inc.Previous.RunID)
+	}
+	if inc.ArchiveURL != "" {
+		fmt.Fprintf(w, "  archive      %s\n", inc.ArchiveURL)
+	}
+	fmt.Fprintln(w, "  timeline:")
+	for _, e := range inc.Timeline {
+		fmt.Fprintf(w, "    %s  %-12s %-14s %s\n", ts(e.Time), e.Actor, e.Kind, e.Text)
+	}
+}
+
+// byFlag adds --by, defaulting to $USER so a person at a terminal is named.
+func byFlag(cmd *cobra.Command, by *string) {
+	cmd.Flags().StringVar(by, "by", os.Getenv("USER"), "who is doing this (default $USER)")
+}
+
+func requireBy(by string) error {
+	if strings.TrimSpace(by) == "" {
+		return fail("--by: required (who is doing this)")
+	}
+	return nil
+}
+
+// updateCmd builds ack/resolve/snooze/rescan: dial, call, print the result.
+func updateCmd(g *globals, use, short string, setup func(*cobra.Command), call func(*cobra.Command, *incidents.Client, string) (incident.Incident, error), done string) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ic, closeFn, err := g.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			inc, err := call(cmd, ic, args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s: %s\n", inc.ID, done, inc.Status)
+			return nil
+		},
+	}
+	setup(cmd)
+	return cmd
+}
+
+func newAckCmd(g *globals) *cobra.Command {
+	var by, note string
+	return updateCmd(g, "ack ID --by NAME", "Acknowledge an incident: escalation stops",
+		func(c *cobra.Command) {
+			byFlag(c, &by)
+			c.Flags().StringVar(&note, "note", "", "a note for the timeline")
+		},
+		func(cmd *cobra.Command, ic *incidents.Client, id string) (incident.Incident, error) {
+			if err := requireBy(by); err != nil {
+				return incident.Incident{}, err
+			}
+			ctx, cancel := g.ctx(cmd)
+			defer cancel()
+			return ic.Acknowledge(ctx, id, workflows.AcknowledgeRequest{By: by, Note: note})
+		}, "acknowledged")
+}
+
+func newResolveCmd(g *globals) *cobra.Command {
+	var by, note string
+	return updateCmd(g, "resolve ID --by NAME [--note TEXT]", "Resolve an incident: it is archived and closed",
+		func(c *cobra.Command) { byFlag(c, &by); c.Flags().StringVar(&note, "note", "", "what was done") },
+		func(cmd *cobra.Command, ic *incidents.Client, id string) (incident.Incident, error) {
+			if err := requireBy(by); err != nil {
+				return incident.Incident{}, err
+			}
+			ctx, cancel := g.ctx(cmd)
+			defer cancel()
+			return ic.Resolve(ctx, id, workflows.ResolveRequest{By: by, Note: note})
+		}, "resolved")
+}
+
+func newSnoozeCmd(g *globals) *cobra.Command {
+	var by string
+	var dur time.Duration
+	return updateCmd(g, "snooze ID --for 1h", "Snooze an incident: escalation waits until the snooze ends",
+		func(c *cobra.Command) {
+			byFlag(c, &by)
+			c.Flags().DurationVar(&dur, "for", 0, "how long, like 30m or 2h")
+		},
+		func(cmd *cobra.Command, ic *incidents.Client, id string) (incident.Incident, error) {
+			if err := requireBy(by); err != nil {
+				return incident.Incident{}, err
+			}
+			if dur <= 0 {
+				return incident.Incident{}, fail("--for: required, a positive duration like 30m or 2h")
+			}
+			ctx, cancel := g.ctx(cmd)
+			defer cancel()
+			return ic.Snooze(ctx, id, workflows.SnoozeRequest{By: by, Until: time.Now().Add(dur).UTC()})
+		}, "snoozed")
+}
+
+func newRescanCmd(g *globals) *cobra.Command {
+	var by string
+	return updateCmd(g, "rescan ID --by NAME", "Re-run the incident's source check now",
+		func(c *cobra.Command) { byFlag(c, &by) },
+		func(cmd *cobra.Command, ic *incidents.Client, id string) (incident.Incident, error) {
+			if err := requireBy(by); err != nil {
+				return incident.Incident{}, err
+			}
+			ctx, cancel := g.ctx(cmd)
+			defer cancel()
+			return ic.Rescan(ctx, id, workflows.RescanRequest{By: by})
+		}, "re-scanned")
+}

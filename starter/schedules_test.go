@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/irflow/irflow/internal/testenv"
+	"github.com/irflow/irflow/workflows"
+)
+
+func TestSchedulesApply(t *testing.T) {
+	c := testenv.Client(t)
+	dir := t.TempDir()
+	// Rule names unique to this test run so re-runs on a kept server do not collide.
+	tag := fmt.Sprintf("sched-%d", time.Now().UnixNano())
+	rule := func(name, every string) string {
+		return fmt.Sprintf("name: %s-%s\ntype: any\nindex: logs\nrun_every: {%s}\nfilter:\n- term: {level: error}\n", tag, name, every)
+	}
+	write := func(file, body string) {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a.yaml", rule("a", "minutes: 5"))
+	write("b.yaml", rule("b", "minutes: 7"))
+	write("off.yaml", rule("off", "minutes: 5")+"is_enabled: false\n")
+	idA, idB := workflows.RuleScheduleID(tag+"-a"), workflows.RuleScheduleID(tag+"-b")
+	t.Cleanup(func() {
+		for _, id := range []string{idA, idB} {
+			_ = c.ScheduleClient().GetHandle(context.Background(), id).Delete(context.Background())
+		}
+	})
+	apply := func(args ...string) string {
+		t.Helper()
+		out, err := starter(t, append([]string{"schedules", "apply", "--rules", dir}, args...)...)
+		if err != nil {
+			t.Fatalf("schedules apply %v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+
+	out := apply()
+	if !strings.Contains(out, "created   "+idA+" (every 5m0s)") || !strings.Contains(out, "2 created, 0 updated, 0 unchanged, 0 deleted") ||
+		strings.Contains(out, "-off") {
+		t.Fatalf("first apply:\n%s", out)
+	}
+	desc, err := c.ScheduleClient().GetHandle(context.Background(), idB).Describe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := desc.Schedule.Spec.Intervals[0].Every; got != 7*time.Minute {
+		t.Errorf("%s runs every %s, want 7m", idB, got)
+	}
+	if a := desc.Schedule.Action.(*client.ScheduleWorkflowAction); a.Workflow != workflows.RuleKickWorkflowName {
+		t.Errorf("%s starts %v", idB, a.Workflow)
+	}
+
+	if out := apply(); !strings.Contains(out, "0 created, 0 updated, 2 unchanged, 0 deleted") {
+		t.Fatalf("re-apply changed something:\n%s", out)
+	}
+
+	write("a.yaml", rule("a", "minutes: 2"))
+	if out := apply(); !strings.Contains(out, "updated   "+idA+" (every 2m0s)") || !strings.Contains(out, "0 created, 1 updated, 1 unchanged") {
+		t.Fatalf("apply after edit:\n%s", out)
+	}
+
+	// Visibility lags creation; wait until both schedules are listed.
+	testenv.Eventually(t, 20*time.Second, "schedules listed", func() bool {
+		ids, err := ruleScheduleIDs(context.Background(), c.ScheduleClient())
+		return err == nil && slices.Contains(ids, idA) && slices.Contains(ids, idB)
+	})
+	if err := os.Remove(filepath.Join(dir, "b.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if out := apply(); !strings.Contains(out, "0 deleted") {
+		t.Fatalf("apply without --prune deleted:\n%s", out)
+	}
+	out = apply("--prune")
+	if !strings.Contains(out, "deleted   "+idB) || strings.Contains(out, "deleted   "+idA) {
+		t.Fatalf("apply --prune:\n%s", out)
+	}
+	if _, err := c.ScheduleClient().GetHandle(context.Background(), idB).Describe(context.Background()); err == nil {
+		t.Errorf("%s still exists after --prune", idB)
+	}
+
+	// A broken rule changes nothing.
+	write("bad.yaml", "name: x\ntype: frequncy\n")
+	if out, err := starter(t, "schedules", "apply", "--rules", dir); err == nil || !strings.Contains(out+err.Error(), "no schedules changed") {
+		t.Fatalf("apply with a bad rule: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,722 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/irflow/irflow/activities"
+	"github.com/irflow/irflow/incident"
+)
+
+// IncidentInput starts an incident run. SignalWithStart sends it with the first
+// occurrence; continue-as-new sends it with Carried set.
+type IncidentInput struct {
+	Alert   incident.Alert `json:"alert"`
+	Carried *Carried       `json:"carried,omitempty"`
+}
+
+// Carried is the state one run hands the next through continue-as-new.
+type Carried struct {
+	Incident         incident.Incident `json:"incident"`
+	Policy           incident.Policy   `json:"policy"`
+	LastEscalationAt time.Time         `json:"last_escalation_at"`
+	NextScanAt       time.Time         `json:"next_scan_at,omitzero"`
+	LastNotifyAt     time.Time         `json:"last_notify_at,omitzero"`
+	NotifyPending    bool              `json:"notify_pending"`
+	// Refire counts occurrences that arrived after resolution: the next run is a
+	// new incident linked to this one, opened by RefireAlert.
+	Refire      int             `json:"refire,omitempty"`
+	RefireAlert *incident.Alert `json:"refire_alert,omitempty"`
+}
+
+// IncidentResult is what a finished incident run returns.
+type IncidentResult struct {
+	Incident incident.Incident `json:"incident"`
+}
+
+// Error types of update rejections; the client maps them to incident error codes.
+const (
+	ErrTypeInvalid  = "InvalidRequest"
+	ErrTypeConflict = "Conflict"
+)
+
+// Activity options. Notifications retry for a few minutes then give up into the
+// timeline; archive retries for a day because the record is the audit trail.
+var (
+	policyOptions = workflow.LocalActivityOptions{StartToCloseTimeout: 10 * time.Second}
+	// Notify runs as a local activity: a Slack post is short, and running it inside
+	// the workflow task saves the activity round trips that would otherwise halve
+	// how many new incidents a cluster opens per second (measured by `make bench`).
+	notifyOptions = workflow.LocalActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: 5 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 8,
+		},
+	}
+	rescanOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumAttempts: 3},
+	}
+	archiveOptions = workflow.ActivityOptions{
+		StartToCloseTimeout:    time.Minute,
+		ScheduleToCloseTimeout: 24 * time.Hour,
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumInterval: 10 * time.Minute},
+	}
+)
+
+// Activities the workflow calls; nil pointers only name the methods.
+var (
+	notifyActs  *activities.Notify
+	rescanActs  *activities.Rescan
+	archiveActs *activities.Archive
+)
+
+// PolicyActivityName is the registered name of activities.Policy.IncidentPolicy,
+// run as a local activity.
+const PolicyActivityName = "IncidentPolicy"
+
+// incidentRun is one run of an incident workflow: the incident plus the
+// bookkeeping that decides what is due next.
+type incidentRun struct {
+	Carried
+
+	occurrences workflow.ReceiveChannel
+	clears      workflow.ReceiveChannel
+	wake        workflow.Channel // update handlers nudge the main loop
+	scanLock    workflow.Mutex
+
+	events  []activities.Event // told next to the announcement at the next notify
+	signals int                // signals received by this run
+	sa      [5]string          // search attribute values last upserted
+
+	timer       workflow.Future
+	timerAt     time.Time
+	cancelTimer workflow.CancelFunc
+}
+
+func (w *incidentRun) now(ctx workflow.Context) time.Time { return workflow.Now(ctx).UTC() }
+
+// begin sets up a new incident's state. It runs before any handler is
+// registered, so an update in the first workflow task sees a whole incident.
+func (w *incidentRun) begin(ctx workflow.Context, alert incident.Alert, previous *incident.RunRef, occurrences int) {
+	info := workflow.GetInfo(ctx)
+	now := w.now(ctx)
+	sev := alert.Severity
+	if !sev.Valid() {
+		sev = incident.SeverityMedium
+	}
+	first := alert.Time
+	if first.IsZero() || first.After(now) {
+		first = now
+	}
+	w.Incident = incident.Incident{
+		ID:          info.WorkflowExecution.ID,
+		RunID:       info.WorkflowExecution.RunID,
+		Fingerprint: incident.Fingerprint(alert),
+		Alert:       alert,
+		Severity:    sev,
+		Status:      incident.StatusOpen,
+		FirstSeen:   first,
+		LastSeen:    first,
+		OpenedAt:    now,
+		UpdatedAt:   now,
+		Previous:    previous,
+		Occurrences: occurrences,
+	}
+	w.LastEscalationAt = now
+}
+
+// open loads the policy, links a re-fire to its previous run, and announces.
+func (w *incidentRun) open(ctx workflow.Context) error {
+	info := workflow.GetInfo(ctx)
+	lctx := workflow.WithLocalActivityOptions(ctx, policyOptions)
+	var pol activities.PolicyResult
+	err := workflow.ExecuteLocalActivity(lctx, PolicyActivityName, activities.PolicyInput{
+		IncidentID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, Alert: w.Incident.Alert,
+	}).Get(ctx, &pol)
+	if err != nil {
+		return fmt.Errorf("load incident policy: %w", err)
+	}
+	inc := &w.Incident
+	if inc.Previous == nil {
+		inc.Previous = pol.Previous
+	}
+	w.Policy = pol.Policy
+	text := fmt.Sprintf("%s %s from %s", inc.Severity.Emoji(), inc.Title(), inc.Alert.Source)
+	if inc.Previous != nil {
+		text += fmt.Sprintf(" (re-fired; previous run %s)", inc.Previous.RunID)
+	}
+	// Inserted first: a handler may already have written to the timeline.
+	inc.Timeline = append([]incident.Entry{{Time: inc.OpenedAt, Actor: incident.SystemActor, Kind: incident.EntryOpened, Text: text}}, inc.Timeline...)
+	if w.Policy.RescanInterval > 0 {
+		w.NextScanAt = w.now(ctx).Add(w.Policy.RescanInterval)
+	}
+	w.drainSignals(ctx)
+	w.upsertSearchAttributes(ctx)
+	w.notify(ctx)
+	return nil
+}
+
+// addOccurrence folds one occurrence signal (possibly many coalesced alerts) in.
+func (w *incidentRun) addOccurrence(ctx workflow.Context, o Occurrence) {
+	w.signals++
+	if o.Count < 1 {
+		o.Count = 1
+	}
+	if w.Incident.Status == incident.StatusResolved {
+		// Resolved but not yet closed: the next run re-opens with this alert.
+		w.Refire += o.Count
+		a := o.Alert
+		w.RefireAlert = &a
+		return
+	}
+	w.Incident.Occurrences += o.Count
+	last := o.LastSeen
+	if last.IsZero() {
+		last = o.Alert.Time
+	}
+	if last.IsZero() {
+		last = w.now(ctx)
+	}
+	if last.After(w.Incident.LastSeen) {
+		w.Incident.LastSeen = last
+	}
+	sample := o.Alert
+	w.Incident.Sample = &sample
+	if o.Alert.Severity.Valid() && o.Alert.Severity > w.Incident.Severity {
+		w.Incident.Record(w.now(ctx), incident.SystemActor, incident.EntryOccurrence,
+			"severity raised from %s to %s", w.Incident.Severity, o.Alert.Severity)
+		w.Incident.Severity = o.Alert.Severity
+		w.upsertSearchAttributes(ctx)
+	}
+	w.Incident.UpdatedAt = w.now(ctx)
+	w.NotifyPending = true
+}
+
+// addClear records that the source says the condition is gone: one clean observation.
+func (w *incidentRun) addClear(ctx workflow.Context, c SourceClear) {
+	w.signals++
+	if w.Incident.Status == incident.StatusResolved {
+		return
+	}
+	detail := c.Detail
+	if detail == "" {
+		detail = "condition cleared"
+	}
+	w.Incident.Record(w.now(ctx), c.Source, incident.EntrySourceClear, "%s", detail)
+	w.applyScan(ctx, incident.Scan{State: incident.ScanClean, Detail: "source clear: " + detail, At: w.now(ctx)}, c.Source)
+}
+
+// drainSignals folds in every signal already delivered, without blocking.
+func (w *incidentRun) drainSignals(ctx workflow.Context) {
+	for {
+		var o Occurrence
+		if !w.occurrences.ReceiveAsync(&o) {
+			break
+		}
+		w.addOccurrence(ctx, o)
+	}
+	for {
+		var c SourceClear
+		if !w.clears.ReceiveAsync(&c) {
+			break
+		}
+		w.addClear(ctx, c)
+	}
+}
+
+// nextDeadline is the earliest time something is due: a throttled edit, the end
+// of a snooze, the next escalation level, the next re-scan. Zero means nothing.
+func (w *incidentRun) nextDeadline() time.Time {
+	var next time.Time
+	consider := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	inc := &w.Incident
+	if w.NotifyPending {
+		consider(w.LastNotifyAt.Add(w.Policy.NotifyInterval))
+	}
+	switch inc.Status {
+	case incident.StatusSnoozed:
+		consider(inc.SnoozedUntil)
+	case incident.StatusOpen:
+		if levels := w.Policy.Escalation.Levels; inc.EscalationLevel < len(levels) {
+			consider(w.LastEscalationAt.Add(levels[inc.EscalationLevel].After))
+		}
+	}
+	if inc.Status != incident.StatusResolved && w.Policy.RescanInterval > 0 {
+		consider(w.NextScanAt)
+	}
+	return next
+}
+
+// wait blocks until a signal, an update or the next deadline. The deadline timer
+// is kept across iterations while it stays the same, so a storm of signals does
+// not add a timer to history for each one.
+func (w *incidentRun) wait(ctx workflow.Context) {
+	deadline := w.nextDeadline()
+	if !deadline.Equal(w.timerAt) && w.timer != nil {
+		w.cancelTimer()
+		w.timer = nil
+	}
+	if w.timer == nil && !deadline.IsZero() {
+		tctx, cancel := workflow.WithCancel(ctx)
+		w.timer, w.cancelTimer, w.timerAt = workflow.NewTimer(tctx, max(deadline.Sub(w.now(ctx)), 0)), cancel, deadline
+	}
+	if w.timer == nil {
+		w.timerAt = time.Time{}
+	}
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(w.occurrences, func(c workflow.ReceiveChannel, _ bool) {
+		var o Occurrence
+		c.Receive(ctx, &o)
+		w.addOccurrence(ctx, o)
+	})
+	sel.AddReceive(w.clears, func(c workflow.ReceiveChannel, _ bool) {
+		var cl SourceClear
+		c.Receive(ctx, &cl)
+		w.addClear(ctx, cl)
+	})
+	sel.AddReceive(w.wake, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
+	if w.timer != nil {
+		sel.AddFuture(w.timer, func(workflow.Future) { w.timer, w.timerAt = nil, time.Time{} })
+	}
+	sel.Select(ctx)
+}
+
+// runDue does whatever the clock says is due.
+func (w *incidentRun) runDue(ctx workflow.Context) {
+	inc := &w.Incident
+	now := w.now(ctx)
+	if inc.Status == incident.StatusSnoozed && !now.Before(inc.SnoozedUntil) {
+		w.unsnooze(ctx)
+	}
+	for levels := w.Policy.Escalation.Levels; inc.Status == incident.StatusOpen && inc.EscalationLevel < len(levels); {
+		due := w.LastEscalationAt.Add(levels[inc.EscalationLevel].After)
+		if now.Before(due) {
+			break
+		}
+		w.escalate(ctx, due)
+	}
+	if inc.Status != incident.StatusResolved && w.Policy.RescanInterval > 0 && !now.Before(w.NextScanAt) {
+		w.NextScanAt = now.Add(w.Policy.RescanInterval)
+		w.rescan(ctx, incident.SystemActor)
+	}
+	// State changes are told at once; a storm's occurrence counts wait for the edit slot.
+	if len(w.events) > 0 || (w.NotifyPending && !now.Before(w.LastNotifyAt.Add(w.Policy.NotifyInterval))) {
+		w.notify(ctx)
+	}
+}
+
+func (w *incidentRun) escalate(ctx workflow.Context, due time.Time) {
+	inc := &w.Incident
+	level := w.Policy.Escalation.Levels[inc.EscalationLevel]
+	text := "not acknowledged; escalating to " + level.Describe(inc.EscalationLevel)
+	inc.Record(w.now(ctx), incident.SystemActor, incident.EntryEscalated, "%s", text)
+	w.events = append(w.events, activities.Event{
+		Kind: incident.EntryEscalated, Actor: incident.SystemActor, Text: text,
+		Escalation: &level, Level: inc.EscalationLevel,
+	})
+	inc.EscalationLevel++
+	w.LastEscalationAt = due
+	// Escalations are not throttled: a page must not wait for a storm's edit slot.
+	w.notify(ctx)
+}
+
+func (w *incidentRun) unsnooze(ctx workflow.Context) {
+	inc := &w.Incident
+	inc.Status = incident.StatusOpen
+	if inc.AcknowledgedBy != "" {
+		inc.Status = incident.StatusAcknowledged
+	}
+	inc.Record(w.now(ctx), incident.SystemActor, incident.EntryUnsnoozed, "snooze by %s ended", inc.SnoozedBy)
+	inc.SnoozedUntil, inc.SnoozedBy = time.Time{}, ""
+	// Escalation picks up where it stopped, counting from now.
+	w.LastEscalationAt = w.now(ctx)
+	w.changed(ctx, activities.Event{Kind: incident.EntryUnsnoozed, Actor: incident.SystemActor, Text: "snooze ended"})
+}
+
+// rescan re-runs the source check. Handlers and the main loop share scanLock so
+// a button press and the periodic scan never overlap.
+func (w *incidentRun) rescan(ctx workflow.Context, actor string) incident.Scan {
+	if err := w.scanLock.Lock(ctx); err != nil {
+		return incident.Scan{State: incident.ScanUnknown, Detail: err.Error()}
+	}
+	defer w.scanLock.Unlock()
+	actx := workflow.WithActivityOptions(ctx, rescanOptions)
+	var scan incident.Scan
+	err := workflow.ExecuteActivity(actx, rescanActs.RescanIncident, activities.RescanInput{
+		IncidentID: w.Incident.ID, Alert: w.Incident.Alert,
+	}).Get(ctx, &scan)
+	if err != nil {
+		scan = incident.Scan{State: incident.ScanUnknown, Detail: "re-scan failed: " + rootMessage(err), At: w.now(ctx)}
+	}
+	if w.Incident.Status == incident.StatusResolved {
+		return scan // resolved while the scan ran
+	}
+	w.applyScan(ctx, scan, actor)
+	return scan
+}
+
+// applyScan counts clean scans and auto-resolves after CleanScansToResolve in a row.
+func (w *incidentRun) applyScan(ctx workflow.Context, scan incident.Scan, actor string) {
+	inc := &w.Incident
+	if scan.At.IsZero() {
+		scan.At = w.now(ctx)
+	}
+	inc.LastScan = &scan
+	switch scan.State {
+	case incident.ScanClean:
+		inc.CleanScans++
+	case incident.ScanFiring:
+		inc.CleanScans = 0
+	}
+	inc.Record(w.now(ctx), actor, incident.EntryRescan, "%s (%d clean in a row): %s", scan.State, inc.CleanScans, scan.Detail)
+	need := w.Policy.CleanScansToResolve
+	if need > 0 && inc.CleanScans >= need {
+		w.resolve(ctx, incident.SystemActor, fmt.Sprintf("auto-resolved after %d clean re-scans", inc.CleanScans))
+		return
+	}
+	// Only a change of state is worth a thread message; routine "still firing" is not.
+	w.changed(ctx, activities.Event{Kind: incident.EntryRescan, Actor: actor, Text: fmt.Sprintf("re-scan: %s — %s", scan.State, scan.Detail)})
+}
+
+func (w *incidentRun) resolve(ctx workflow.Context, by, note string) {
+	inc := &w.Incident
+	now := w.now(ctx)
+	inc.Status = incident.StatusResolved
+	inc.ResolvedBy, inc.ResolvedAt, inc.ResolveNote = by, now, note
+	text := "resolved by " + by
+	if note != "" {
+		text += ": " + note
+	}
+	inc.Record(now, by, incident.EntryResolved, "%s", text)
+	w.changed(ctx, activities.Event{Kind: incident.EntryResolved, Actor: by, Text: text})
+}
+
+// changed queues an event for the thread, refreshes search attributes and wakes the loop.
+func (w *incidentRun) changed(ctx workflow.Context, ev activities.Event) {
+	w.events = append(w.events, ev)
+	w.NotifyPending = true
+	w.upsertSearchAttributes(ctx)
+	w.wake.SendAsync(nil)
+}
+
+// notify posts or edits the announcement and tells queued events. A failure that
+// retries cannot fix goes to the timeline; the incident goes on.
+func (w *incidentRun) notify(ctx workflow.Context) {
+	actx := workflow.WithLocalActivityOptions(ctx, notifyOptions)
+	events := w.events
+	// Cleared first: handlers may queue more while the activity runs.
+	w.events, w.NotifyPending = nil, false
+	if len(events) == 0 {
+		events = []activities.Event{{}} // just post or edit
+	}
+	for _, ev := range events {
+		in := activities.NotifyInput{Incident: w.Incident}
+		if ev.Kind != "" {
+			in.Event = &ev
+		}
+		var res activities.NotifyResult
+		err := workflow.ExecuteLocalActivity(actx, notifyActs.NotifyIncident, in).Get(ctx, &res)
+		now := w.now(ctx)
+		if err != nil {
+			w.Incident.Record(now, incident.SystemActor, incident.EntryNotifyFailed, "notify failed: %s", rootMessage(err))
+			continue
+		}
+		if w.Incident.Message == nil {
+			ref := res.Message
+			w.Incident.Message = &ref
+			w.Incident.Record(now, incident.SystemActor, incident.EntryNotified, "announced via %s %s", ref.Notifier, ref.Channel)
+		}
+	}
+	w.LastNotifyAt = w.now(ctx)
+}
+
+// archive writes the incident record; a failure after a day of retries is recorded.
+func (w *incidentRun) archive(ctx workflow.Context) {
+	actx := workflow.WithActivityOptions(ctx, archiveOptions)
+	var res activities.ArchiveResult
+	err := workflow.ExecuteActivity(actx, archiveActs.ArchiveIncident, activities.ArchiveInput{
+		Incident: w.Incident, At: w.now(ctx),
+	}).Get(ctx, &res)
+	if err != nil {
+		w.Incident.Record(w.now(ctx), incident.SystemActor, incident.EntryArchiveFail, "archive failed: %s", rootMessage(err))
+		return
+	}
+	w.Incident.ArchiveURL = res.URL
+	w.Incident.Record(w.now(ctx), incident.SystemActor, incident.EntryArchived, "archived to %s", res.URL)
+}
+
+var saKeys = [5]temporal.SearchAttributeKeyKeyword{SearchAttrSeverity, SearchAttrStatus, SearchAttrRule, SearchAttrCategory, SearchAttrEnv}
+
+// loadSearchAttributes learns what the start request (or the previous run) set,
+// so the first upsert writes only what differs.
+func (w *incidentRun) loadSearchAttributes(ctx workflow.Context) {
+	sas := workflow.GetTypedSearchAttributes(ctx)
+	for i, k := range saKeys {
+		if v, ok := sas.GetKeyword(k); ok {
+			w.sa[i] = v
+		}
+	}
+}
+
+// upsertSearchAttributes keeps the Web UI's columns in step, writing only changes.
+func (w *incidentRun) upsertSearchAttributes(ctx workflow.Context) {
+	inc := &w.Incident
+	vals := [5]string{inc.Severity.String(), string(inc.Status), inc.Alert.Rule, inc.Alert.Category, inc.Alert.Env}
+	if vals == w.sa {
+		return
+	}
+	var updates []temporal.SearchAttributeUpdate
+	for i, k := range saKeys {
+		if vals[i] == w.sa[i] {
+			continue
+		}
+		if vals[i] == "" {
+			updates = append(updates, k.ValueUnset())
+		} else {
+			updates = append(updates, k.ValueSet(vals[i]))
+		}
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
+		workflow.GetLogger(ctx).Warn("upsert search attributes", "error", err)
+		return
+	}
+	w.sa = vals
+}
+
+// shouldContinueAsNew is true before this run's history nears Temporal's limits.
+func (w *incidentRun) shouldContinueAsNew(ctx workflow.Context) bool {
+	info := workflow.GetInfo(ctx)
+	return w.signals >= w.Policy.MaxSignalsPerRun ||
+		info.GetCurrentHistoryLength() >= w.Policy.MaxHistoryEvents ||
+		info.GetContinueAsNewSuggested()
+}
+
+// continueAsNew hands the state to a fresh run, after every handler is done and
+// every delivered signal is folded in, so nothing accepted is lost.
+func (w *incidentRun) continueAsNew(ctx workflow.Context) error {
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return err
+	}
+	w.drainSignals(ctx)
+	if len(w.events) > 0 {
+		w.notify(ctx)
+	}
+	carried := w.Carried
+	return workflow.NewContinueAsNewError(ctx, IncidentWorkflowName, IncidentInput{Alert: w.Incident.Alert, Carried: &carried})
+}
+
+// registerHandlers wires signals, updates and the status query.
+func (w *incidentRun) registerHandlers(ctx workflow.Context) error {
+	w.occurrences = workflow.GetSignalChannel(ctx, SignalOccurrence)
+	w.clears = workflow.GetSignalChannel(ctx, SignalSourceClear)
+	w.wake = workflow.NewBufferedChannel(ctx, 1)
+	w.scanLock = workflow.NewMutex(ctx)
+
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (incident.Incident, error) {
+		return w.Incident, nil
+	}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAcknowledge, w.acknowledge,
+		workflow.UpdateHandlerOptions{Validator: w.validateAcknowledge}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateResolve, w.resolveUpdate,
+		workflow.UpdateHandlerOptions{Validator: w.validateResolve}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateSnooze, w.snooze,
+		workflow.UpdateHandlerOptions{Validator: w.validateSnooze}); err != nil {
+		return err
+	}
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateRescan, w.rescanUpdate,
+		workflow.UpdateHandlerOptions{Validator: w.validateRescan})
+}
+
+func invalid(format string, args ...any) error {
+	return temporal.NewApplicationError(fmt.Sprintf(format, args...), ErrTypeInvalid)
+}
+
+func conflict(format string, args ...any) error {
+	return temporal.NewApplicationError(fmt.Sprintf(format, args...), ErrTypeConflict)
+}
+
+const stamp = time.RFC3339
+
+// notResolved rejects changes to a resolved incident, saying who resolved it.
+func (w *incidentRun) notResolved() error {
+	if inc := &w.Incident; inc.Status == incident.StatusResolved {
+		return conflict("already resolved by %s at %s", inc.ResolvedBy, inc.ResolvedAt.Format(stamp))
+	}
+	return nil
+}
+
+func (w *incidentRun) validateAcknowledge(ctx workflow.Context, req AcknowledgeRequest) error {
+	if req.By == "" {
+		return invalid("by: required")
+	}
+	if err := w.notResolved(); err != nil {
+		return err
+	}
+	if inc := &w.Incident; inc.AcknowledgedBy != "" {
+		return conflict("already acknowledged by %s at %s", inc.AcknowledgedBy, inc.AcknowledgedAt.Format(stamp))
+	}
+	return nil
+}
+
+func (w *incidentRun) acknowledge(ctx workflow.Context, req AcknowledgeRequest) (UpdateResult, error) {
+	// Re-checked here: two acks validated in the same task both pass the validator.
+	if err := w.validateAcknowledge(ctx, req); err != nil {
+		return UpdateResult{}, err
+	}
+	inc := &w.Incident
+	now := w.now(ctx)
+	inc.Status = incident.StatusAcknowledged
+	inc.AcknowledgedBy, inc.AcknowledgedAt = req.By, now
+	inc.SnoozedBy, inc.SnoozedUntil = "", time.Time{}
+	text := "acknowledged by " + req.By
+	if req.Note != "" {
+		text += ": " + req.Note
+	}
+	inc.Record(now, req.By, incident.EntryAcknowledged, "%s", text)
+	w.changed(ctx, activities.Event{Kind: incident.EntryAcknowledged, Actor: req.By, Text: text})
+	return UpdateResult{Incident: *inc}, nil
+}
+
+func (w *incidentRun) validateResolve(ctx workflow.Context, req ResolveRequest) error {
+	if req.By == "" {
+		return invalid("by: required")
+	}
+	return w.notResolved()
+}
+
+func (w *incidentRun) resolveUpdate(ctx workflow.Context, req ResolveRequest) (UpdateResult, error) {
+	if err := w.validateResolve(ctx, req); err != nil {
+		return UpdateResult{}, err
+	}
+	w.resolve(ctx, req.By, req.Note)
+	return UpdateResult{Incident: w.Incident}, nil
+}
+
+func (w *incidentRun) validateSnooze(ctx workflow.Context, req SnoozeRequest) error {
+	if req.By == "" {
+		return invalid("by: required")
+	}
+	if now := w.now(ctx); !req.Until.After(now) {
+		return invalid("until: must be in the future, got %s (now %s)", req.Until.UTC().Format(stamp), now.Format(stamp))
+	}
+	return w.notResolved()
+}
+
+func (w *incidentRun) snooze(ctx workflow.Context, req SnoozeRequest) (UpdateResult, error) {
+	if err := w.validateSnooze(ctx, req); err != nil {
+		return UpdateResult{}, err
+	}
+	inc := &w.Incident
+	inc.Status = incident.StatusSnoozed
+	inc.SnoozedBy, inc.SnoozedUntil = req.By, req.Until.UTC()
+	text := fmt.Sprintf("snoozed by %s until %s", req.By, inc.SnoozedUntil.Format(stamp))
+	inc.Record(w.now(ctx), req.By, incident.EntrySnoozed, "%s", text)
+	w.changed(ctx, activities.Event{Kind: incident.EntrySnoozed, Actor: req.By, Text: text})
+	return UpdateResult{Incident: *inc}, nil
+}
+
+func (w *incidentRun) validateRescan(ctx workflow.Context, req RescanRequest) error {
+	if req.By == "" {
+		return invalid("by: required")
+	}
+	return w.notResolved()
+}
+
+func (w *incidentRun) rescanUpdate(ctx workflow.Context, req RescanRequest) (UpdateResult, error) {
+	if err := w.validateRescan(ctx, req); err != nil {
+		return UpdateResult{}, err
+	}
+	w.rescan(ctx, req.By)
+	w.wake.SendAsync(nil)
+	return UpdateResult{Incident: w.Incident}, nil
+}
+
+// rootMessage is the innermost error message: what a person needs in a timeline.
+func rootMessage(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
+}
+
+// IncidentWorkflow runs one incident, from the first alert to the archived record:
+//
+//	open (policy, announce) → until resolved: fold in occurrences, escalate while
+//	nobody acknowledges, re-scan until N clean, honour snoozes → archive → final
+//	notify. Duplicates after resolution re-open a new, linked incident.
+func IncidentWorkflow(ctx workflow.Context, in IncidentInput) (IncidentResult, error) {
+	// State first, handlers second: updates in the first task must see it.
+	w := &incidentRun{}
+	fresh := true
+	switch {
+	case in.Carried == nil:
+		w.begin(ctx, in.Alert, nil, 0)
+	case in.Carried.Refire > 0:
+		prev := in.Carried.Incident
+		alert := in.Alert
+		if in.Carried.RefireAlert != nil {
+			alert = *in.Carried.RefireAlert
+		}
+		w.begin(ctx, alert, &incident.RunRef{ID: prev.ID, RunID: prev.RunID, ResolvedAt: prev.ResolvedAt}, in.Carried.Refire)
+	default:
+		fresh = false
+		w.Carried = *in.Carried
+		w.Incident.RunID = workflow.GetInfo(ctx).WorkflowExecution.RunID
+	}
+	if err := w.registerHandlers(ctx); err != nil {
+		return IncidentResult{}, err
+	}
+	w.loadSearchAttributes(ctx)
+	if fresh {
+		if err := w.open(ctx); err != nil {
+			return IncidentResult{}, err
+		}
+	} else {
+		w.drainSignals(ctx)
+		w.upsertSearchAttributes(ctx)
+	}
+
+	for w.Incident.Status != incident.StatusResolved {
+		if w.shouldContinueAsNew(ctx) {
+			return IncidentResult{}, w.continueAsNew(ctx)
+		}
+		w.wait(ctx)
+		w.runDue(ctx)
+	}
+
+	if w.cancelTimer != nil {
+		w.cancelTimer()
+	}
+	w.archive(ctx)
+	w.notify(ctx)
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return IncidentResult{}, err
+	}
+	// Alerts that arrived after resolution belong to a new incident, linked to this one.
+	w.drainSignals(ctx)
+	if w.Refire > 0 {
+		carried := Carried{Incident: w.Incident, Refire: w.Refire, RefireAlert: w.RefireAlert}
+		return IncidentResult{Incident: w.Incident}, workflow.NewContinueAsNewError(ctx, IncidentWorkflowName,
+			IncidentInput{Alert: w.Incident.Alert, Carried: &carried})
+	}
+	return IncidentResult{Incident: w.Incident}, nil
+}

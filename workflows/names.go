@@ -1,0 +1,123 @@
+// Package workflows holds irflow's Temporal workflows and the names other packages
+// use to reach them: task queue, signals, updates, queries and search attributes.
+// Code here is deterministic; all I/O happens in activities.
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/irflow/irflow/incident"
+)
+
+// TaskQueue is the one task queue irflow's worker polls.
+const TaskQueue = "irflow"
+
+// Workflow type names, as registered and as shown in the Temporal Web UI.
+const (
+	IncidentWorkflowName = "IncidentWorkflow"
+	// RuleSweepWorkflowName is the long-running per-rule sweep workflow
+	// (ID RuleSweepWorkflowID); RuleKickWorkflowName the tiny workflow a rule's
+	// Schedule starts each run_every to wake it.
+	RuleSweepWorkflowName = "RuleSweepWorkflow"
+	RuleKickWorkflowName  = "RuleKickWorkflow"
+)
+
+// Rule sweep signal, query and activity names.
+const (
+	// SignalRuleSweep carries a SweepRequest: sweep now, with this rule.
+	SignalRuleSweep = "sweep"
+	// QueryRuleSweep returns a RuleSweepStatus.
+	QueryRuleSweep = "rule-sweep"
+
+	SweepRuleActivityName       = "SweepRule"
+	KickRuleSweepActivityName   = "KickRuleSweep"
+	RaiseRuleAlertsActivityName = "RaiseRuleAlerts"
+)
+
+// RuleSweepWorkflowID is the workflow ID of a rule's sweep workflow.
+func RuleSweepWorkflowID(rule string) string { return "rulesweep-" + rule }
+
+// RuleScheduleID is the ID of a rule's Temporal Schedule.
+func RuleScheduleID(rule string) string { return "rule-" + rule }
+
+// Signals, updates and queries of the incident workflow.
+const (
+	// SignalOccurrence carries an Occurrence: one or more alerts with the incident's fingerprint.
+	SignalOccurrence = "occurrence"
+	// SignalSourceClear carries a SourceClear: the source says the condition is gone.
+	SignalSourceClear = "source-clear"
+
+	UpdateAcknowledge = "acknowledge"
+	UpdateResolve     = "resolve"
+	UpdateSnooze      = "snooze"
+	UpdateRescan      = "rescan"
+
+	// QueryStatus returns the incident.Incident.
+	QueryStatus = "status"
+)
+
+// Search attributes the incident workflow upserts, so the Web UI and
+// `starter incident list` can filter on them. All are Keyword.
+var (
+	SearchAttrSeverity = temporal.NewSearchAttributeKeyKeyword("IncidentSeverity")
+	SearchAttrStatus   = temporal.NewSearchAttributeKeyKeyword("IncidentStatus")
+	SearchAttrRule     = temporal.NewSearchAttributeKeyKeyword("IncidentRule")
+	SearchAttrCategory = temporal.NewSearchAttributeKeyKeyword("IncidentCategory")
+	SearchAttrEnv      = temporal.NewSearchAttributeKeyKeyword("IncidentEnv")
+)
+
+// SearchAttributes lists every search attribute irflow needs registered.
+var SearchAttributes = []temporal.SearchAttributeKeyKeyword{
+	SearchAttrSeverity, SearchAttrStatus, SearchAttrRule, SearchAttrCategory, SearchAttrEnv,
+}
+
+// IncidentWorkflowID is the workflow ID of the incident with this fingerprint.
+func IncidentWorkflowID(fingerprint string) string { return incident.ID(fingerprint) }
+
+// Occurrence is the payload of SignalOccurrence. Ingress may coalesce many
+// identical alerts into one signal: Count says how many, Alert is the latest.
+type Occurrence struct {
+	Count     int            `json:"count"`
+	Alert     incident.Alert `json:"alert"`
+	FirstSeen time.Time      `json:"first_seen"`
+	LastSeen  time.Time      `json:"last_seen"`
+}
+
+// SourceClear is the payload of SignalSourceClear: Alertmanager "resolved",
+// a CloudWatch alarm back to OK. It counts as one clean re-scan; it never
+// force-resolves.
+type SourceClear struct {
+	Source string    `json:"source"`
+	Detail string    `json:"detail,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// AcknowledgeRequest is the argument of UpdateAcknowledge.
+type AcknowledgeRequest struct {
+	By   string `json:"by"`
+	Note string `json:"note,omitempty"`
+}
+
+// ResolveRequest is the argument of UpdateResolve.
+type ResolveRequest struct {
+	By   string `json:"by"`
+	Note string `json:"note,omitempty"`
+}
+
+// SnoozeRequest is the argument of UpdateSnooze. Until must be in the future.
+type SnoozeRequest struct {
+	By    string    `json:"by"`
+	Until time.Time `json:"until"`
+}
+
+// RescanRequest is the argument of UpdateRescan.
+type RescanRequest struct {
+	By string `json:"by"`
+}
+
+// UpdateResult is what every incident update returns: the incident after the change.
+type UpdateResult struct {
+	Incident incident.Incident `json:"incident"`
+}
