@@ -1,0 +1,218 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	opensearchgo "github.com/opensearch-project/opensearch-go/v2"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/irflow/irflow/incident"
+	"github.com/irflow/irflow/rules"
+)
+
+// RuleSource is the source name of alerts raised by rule sweeps; the re-scan
+// checker for it is RuleCheck.
+const RuleSource = "rules"
+
+// RuleRef names a rule file. YAML, when set, is the file's content as applied
+// by `starter schedules apply`, so a worker without the file (or with an older
+// copy) still sweeps what was applied; ${VAR} expansion and imports resolve on
+// the worker, relative to Path.
+type RuleRef struct {
+	Name string `json:"name"`
+	Path string `json:"path"`
+	YAML string `json:"yaml,omitempty"`
+}
+
+// Load parses the rule.
+func (r RuleRef) Load() (*rules.Rule, error) {
+	if r.YAML == "" {
+		return rules.LoadFile(r.Path)
+	}
+	return rules.Parse(r.Path, []byte(r.YAML))
+}
+
+// SweepInput is the argument of Search.SweepRule.
+type SweepInput struct {
+	Rule  RuleRef     `json:"rule"`
+	State rules.State `json:"state"`
+	// Now is the sweep time (the workflow's clock); the sweep covers
+	// rules.SweepWindow(State, Now).
+	Now time.Time `json:"now"`
+}
+
+// SweepResult is one sweep: the new state, the alerts to raise and its cost.
+type SweepResult struct {
+	State   rules.State      `json:"state"`
+	Start   time.Time        `json:"start"`
+	End     time.Time        `json:"end"`
+	Alerts  []incident.Alert `json:"alerts,omitempty"`
+	Queries int              `json:"queries"`
+	// Bytes is the size of the response bodies read.
+	Bytes int64 `json:"bytes"`
+	// Docs counts documents fetched (document-fetching types only).
+	Docs int `json:"docs"`
+}
+
+// Search runs rule queries against OpenSearch.
+type Search struct {
+	Client *opensearchgo.Client
+}
+
+// SweepRule runs one sweep of a rule: the aggregation request for counting
+// types, or the document pages (search_after) for the others, evaluated
+// against the state the workflow carries. A new_term rule's first sweep also
+// loads its known terms (terms_window_size back).
+func (s *Search) SweepRule(ctx context.Context, in SweepInput) (SweepResult, error) {
+	r, err := in.Rule.Load()
+	if err != nil {
+		// A broken rule file will not heal by retrying.
+		return SweepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("load rule %s: %v", in.Rule.Path, err), "BadRule", err)
+	}
+	st := in.State
+	res, ms, err := s.Sweep(ctx, r, &st, in.Now)
+	if err != nil {
+		return res, err
+	}
+	res.State = st
+	for _, m := range ms {
+		res.Alerts = append(res.Alerts, MatchAlert(r, m))
+	}
+	return res, nil
+}
+
+// Sweep runs one sweep of r at now, updating st, and returns its matches.
+func (s *Search) Sweep(ctx context.Context, r *rules.Rule, st *rules.State, now time.Time) (SweepResult, []rules.Match, error) {
+	if s.Client == nil {
+		return SweepResult{}, nil, temporal.NewNonRetryableApplicationError("search: no OpenSearch client configured (search.url)", "NoSearch", nil)
+	}
+	start, end := r.SweepWindow(st, now)
+	res := SweepResult{Start: start, End: end}
+	if r.Type == rules.TypeNewTerm && st.LastRunEnd.IsZero() && len(st.Terms) == 0 {
+		var resp map[string]any
+		if err := s.search(ctx, r.TermsSeedQuery(start), &resp, &res); err != nil {
+			return res, nil, fmt.Errorf("rule %s: seed terms: %w", r.Name, err)
+		}
+		if err := r.SeedTermsFromAggregation(st, resp); err != nil {
+			return res, nil, err
+		}
+	}
+	first := r.BuildSearch(start, end, nil)
+	if !first.Docs {
+		var resp map[string]any
+		if err := s.search(ctx, first, &resp, &res); err != nil {
+			return res, nil, fmt.Errorf("rule %s: %w", r.Name, err)
+		}
+		ms, err := r.AggregationMatches(st, resp, start, end)
+		return res, ms, err
+	}
+	var events []rules.Event
+	var after []any
+	for {
+		var resp struct {
+			Hits struct {
+				Hits []struct {
+					Source rules.Event `json:"_source"`
+					Sort   []any       `json:"sort"`
+				} `json:"hits"`
+			} `json:"hits"`
+		}
+		if err := s.search(ctx, r.BuildSearch(start, end, after), &resp, &res); err != nil {
+			return res, nil, fmt.Errorf("rule %s: %w", r.Name, err)
+		}
+		hits := resp.Hits.Hits
+		for _, h := range hits {
+			events = append(events, h.Source)
+		}
+		res.Docs += len(hits)
+		if len(hits) < rules.PageSize {
+			break
+		}
+		after = hits[len(hits)-1].Sort
+	}
+	// OpenSearch already applied the filters, and _source holds only the
+	// fields the evaluation reads (not the filtered ones), so the Go filters
+	// would reject every hit.
+	unfiltered := *r
+	unfiltered.Filter = nil
+	ms, err := unfiltered.Evaluate(st, events, start, end)
+	return res, ms, err
+}
+
+// search POSTs one request and decodes the response into v.
+func (s *Search) search(ctx context.Context, q rules.Search, v any, res *SweepResult) error {
+	body, err := json.Marshal(q.Body)
+	if err != nil {
+		return fmt.Errorf("encode search: %w", err)
+	}
+	resp, err := s.Client.Search(s.Client.Search.WithContext(ctx), s.Client.Search.WithIndex(q.Index),
+		s.Client.Search.WithBody(bytes.NewReader(body)))
+	if err != nil {
+		return fmt.Errorf("search %s: %w", q.Index, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	res.Queries++
+	res.Bytes += int64(len(b))
+	if err != nil {
+		return fmt.Errorf("search %s: read response: %w", q.Index, err)
+	}
+	if resp.IsError() {
+		msg := fmt.Sprintf("search %s: %s: %s", q.Index, resp.Status(), truncate(string(b), 512))
+		// 4xx other than 429 means the query itself is wrong (a bad filter, a
+		// missing index); retrying will not help.
+		if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != 429 {
+			return temporal.NewNonRetryableApplicationError(msg, "BadQuery", nil)
+		}
+		return fmt.Errorf("%s", msg)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("search %s: decode response: %w", q.Index, err)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// MatchAlert turns a rule match into the alert the incident workflow gets. Its
+// fingerprint is source "rules" + rule name + env + the query_key values, so a
+// sweep and ingress agree on the incident.
+func MatchAlert(r *rules.Rule, m rules.Match) incident.Alert {
+	subject, text := r.Render(m)
+	sev, _ := incident.ParseSeverity(r.Severity)
+	a := incident.Alert{
+		Source: RuleSource, Rule: r.Name, Env: r.Env, Category: r.Category, Severity: sev,
+		Title: truncate(subject, incident.MaxTextLen-3), Summary: truncate(text, incident.MaxTextLen-3),
+		QueryKey: QueryKeyValues(r, m.Key), Fields: m.Fields, Time: m.Time,
+	}
+	return a
+}
+
+// QueryKeyValues splits a match key ("a, b") into the rule's query_key fields.
+func QueryKeyValues(r *rules.Rule, key string) map[string]string {
+	if len(r.QueryKey) == 0 {
+		return nil
+	}
+	parts := []string{key}
+	if len(r.QueryKey) > 1 {
+		parts = strings.SplitN(key, ", ", len(r.QueryKey))
+	}
+	out := make(map[string]string, len(r.QueryKey))
+	for i, f := range r.QueryKey {
+		if i < len(parts) {
+			out[f] = parts[i]
+		}
+	}
+	return out
+}
