@@ -11,13 +11,14 @@ GO_SOURCES       := $(shell find . -name '*.go' -not -path './.venv/*' -not -pat
 export IRFLOW_TEMPORAL_BIN := $(BIN)/temporal
 
 include mk/opensearch.mk
+include mk/python.mk
 
 .PHONY: build run test test-go fuzz bench vet fmt-check clean help
 
 help:
 	@echo "make run    start Temporal (Web UI :8233), the worker and the ingress on embedded defaults"
 	@echo "make test   vet, gofmt check, every Go test (real Temporal dev server), short fuzz runs"
-	@echo "make bench  measured figures as JSON"
+	@echo "make bench  measured figures as JSON (BENCH=incident,ingress,slack,rules to pick sections)"
 	@echo "make build  bin/starter, bin/worker, bin/temporal"
 
 build: bin/starter bin/worker bin/temporal
@@ -65,7 +66,8 @@ fuzz:
 	  done; \
 	done
 
-bench: bin/temporal
+# BENCH=incident,ingress,slack,rules picks sections; all run by default.
+bench: bin/temporal opensearch-jars venv
 	@echo "==> make bench: figures as JSON on stdout (progress on stderr)" >&2
 	@$(GO) run ./internal/cmd/bench
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -31,6 +32,7 @@ type devOptions struct {
 	metricsAddr    string
 	opensearchPort int
 	noOpenSearch   bool
+	rulesDir       string
 }
 
 func newDevCmd() *cobra.Command {
@@ -46,6 +48,8 @@ stops it all cleanly on Ctrl-C:
   - the worker (console notifier, archive under <home>/archive);
   - a real single-node OpenSearch (data in <home>/opensearch) fed with demo
     app, front-end and WAF logs, with an incident scenario every few minutes;
+  - one Temporal Schedule per rule in --rules (default deploy/rules), sweeping
+    those logs into incidents;
   - the HTTP ingress: alert webhooks, SNS, /healthz, /readyz, /metrics. Without
     configured tokens, dev makes one and writes it to <home>/ingress-token.
 
@@ -61,7 +65,8 @@ A second dev on the same --home refuses to start instead of sharing its state.`,
 	f.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP ingress listen address")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9090", "worker /metrics and /healthz listen address")
 	f.IntVar(&o.opensearchPort, "opensearch-port", 9200, "embedded OpenSearch HTTP port")
-	f.BoolVar(&o.noOpenSearch, "no-opensearch", false, "do not start the embedded OpenSearch and demo logs")
+	f.BoolVar(&o.noOpenSearch, "no-opensearch", false, "do not start the embedded OpenSearch, demo logs and rule sweeps")
+	f.StringVar(&o.rulesDir, "rules", "deploy/rules", "ElastAlert2 rules swept over the embedded OpenSearch (one Temporal Schedule each)")
 	return cmd
 }
 
@@ -109,14 +114,8 @@ func runDev(cmd *cobra.Command, o devOptions) error {
 	}
 	defer tmp.Stop()
 
-	fmt.Fprintln(out, "==> starting worker")
-	w := &workerapp.Main{Config: cfg, Logger: logger, Console: out}
-	if err := w.Open(ctx); err != nil {
-		return err
-	}
-	defer w.Close()
-
-	searchURL := "off (--no-opensearch)"
+	// OpenSearch first: the worker's rule sweeps and re-scans query it.
+	searchURL, sweeps := "off (--no-opensearch)", "off"
 	if !o.noOpenSearch {
 		fmt.Fprintln(out, "==> starting OpenSearch and the demo log feed")
 		node, err := startOpenSearch(ctx, home, o.opensearchPort, logger)
@@ -125,6 +124,31 @@ func runDev(cmd *cobra.Command, o devOptions) error {
 		}
 		defer node.Stop()
 		searchURL = node.URL()
+		if cfg.Search.URL == "" {
+			cfg.Search.URL = node.URL()
+		}
+		if cfg.Search.RulesDir == "" {
+			if _, err := os.Stat(o.rulesDir); err == nil {
+				cfg.Search.RulesDir = o.rulesDir
+			}
+		}
+	}
+
+	fmt.Fprintln(out, "==> starting worker")
+	w := &workerapp.Main{Config: cfg, Logger: logger, Console: out}
+	if err := w.Open(ctx); err != nil {
+		return err
+	}
+	defer w.Close()
+
+	if cfg.Search.URL != "" && cfg.Search.RulesDir != "" {
+		fmt.Fprintf(out, "==> applying rule schedules from %s\n", cfg.Search.RulesDir)
+		n, err := applySchedules(ctx, w.Client, scheduleOptions{Dir: cfg.Search.RulesDir, Prune: true}, io.Discard)
+		if err != nil {
+			return fmt.Errorf("apply rule schedules: %w", err)
+		}
+		sweeps = fmt.Sprintf("%d rules from %s (%d new, %d updated, %d unchanged, %d removed)",
+			n.Created+n.Updated+n.Unchanged, cfg.Search.RulesDir, n.Created, n.Updated, n.Unchanged, n.Deleted)
 	}
 
 	token, err := devToken(home, &cfg)
@@ -151,6 +175,7 @@ irflow is running (state in %s)
   ingress token     %s
   worker metrics    %s/metrics
   OpenSearch        %s
+  rule sweeps       %s
   archive           %s
 
 Try it:
@@ -162,7 +187,7 @@ Try it:
   bin/starter incident resolve <ID> --by $USER --note "fixed"
 
 Ctrl-C stops everything.
-`, home, tmp.UIURL, tmp.Address, srv.Addr, token, w.MetricsURL(), searchURL, cfg.Archive.URL, token, srv.Addr)
+`, home, tmp.UIURL, tmp.Address, srv.Addr, token, w.MetricsURL(), searchURL, sweeps, cfg.Archive.URL, token, srv.Addr)
 
 	<-ctx.Done()
 	fmt.Fprintln(out, "\n==> stopping")

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/irflow/irflow/internal/testenv"
+	"github.com/irflow/irflow/internal/workerapp"
 	"github.com/irflow/irflow/workflows"
 )
 
@@ -61,6 +62,26 @@ func TestSchedulesApply(t *testing.T) {
 	}
 	if a := desc.Schedule.Action.(*client.ScheduleWorkflowAction); a.Workflow != workflows.RuleKickWorkflowName {
 		t.Errorf("%s starts %v", idB, a.Workflow)
+	}
+
+	// A run of the Schedule wakes the rule's sweep workflow, which sweeps with
+	// the applied rule (and, with no search.url configured, says so).
+	testenv.Worker(t, c, func(m *workerapp.Main) { m.Notifier = &testenv.Recorder{} })
+	t.Cleanup(func() {
+		for _, n := range []string{tag + "-a", tag + "-b"} {
+			_ = c.TerminateWorkflow(context.Background(), workflows.RuleSweepWorkflowID(n), "", "test over")
+		}
+	})
+	if err := c.ScheduleClient().GetHandle(context.Background(), idA).Trigger(context.Background(), client.ScheduleTriggerOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var st workflows.RuleSweepStatus
+	testenv.Eventually(t, 20*time.Second, "the triggered sweep", func() bool {
+		v, err := c.QueryWorkflow(context.Background(), workflows.RuleSweepWorkflowID(tag+"-a"), "", workflows.QueryRuleSweep)
+		return err == nil && v.Get(&st) == nil && st.Sweeps == 1
+	})
+	if st.Rule != tag+"-a" || !strings.Contains(st.LastError, "search.url") {
+		t.Errorf("sweep status = %+v, want rule %s-a failing for want of search.url", st, tag)
 	}
 
 	if out := apply(); !strings.Contains(out, "0 created, 0 updated, 2 unchanged, 0 deleted") {

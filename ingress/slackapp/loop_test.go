@@ -107,7 +107,7 @@ func (l *loop) posts(tb testing.TB, incidentID string) []slackfake.Call {
 	tb.Helper()
 	var out []slackfake.Call
 	for _, c := range l.fake.Calls("chat.postMessage") {
-		if c.ThreadTS != "" || (c.Channel != routedChan && c.Channel != l.fake.ChannelID(routedChan)) {
+		if c.ThreadTS != "" || len(c.Metadata) == 0 || (c.Channel != routedChan && c.Channel != l.fake.ChannelID(routedChan)) {
 			continue
 		}
 		var md struct {

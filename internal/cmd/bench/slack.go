@@ -216,8 +216,14 @@ func slackStorm(e *env, fake *slackfake.Fake, send func(incident.Alert, int) (st
 	limit := int(elapsed/interval) + 1
 	var maxGap time.Duration
 	prev := post.At
+	var edits [][2]float64 // seconds after the post, occurrences shown
 	for _, u := range updates {
 		maxGap, prev = max(maxGap, u.At.Sub(prev)), u.At
+		n := 0
+		if g := occurrencesField.FindSubmatch(u.Blocks); g != nil {
+			n, _ = strconv.Atoi(string(g[1]))
+		}
+		edits = append(edits, [2]float64{round2(u.At.Sub(post.At).Seconds()), float64(n)})
 	}
 	progress("slack storm: %d posts, %d updates over %s (limit %d)", len(posts), len(updates), elapsed.Round(time.Millisecond), limit)
 	if len(posts) != 1 || len(updates) > limit {
@@ -235,6 +241,8 @@ func slackStorm(e *env, fake *slackfake.Fake, send func(incident.Alert, int) (st
 		"post_to_last_update_s":    round2(elapsed.Seconds()),
 		"update_limit":             limit,
 		"max_gap_between_edits_s":  round2(maxGap.Seconds()),
+		"edits":                    edits,
+		"send_end_after_post_s":    round2(start.Add(sent).Sub(post.At).Seconds()),
 		"final_occurrences_shown":  shown(fake, post.TS),
 		"total_shown_after_send_s": round2(shownAt.Sub(start.Add(sent)).Seconds()),
 	}, nil
