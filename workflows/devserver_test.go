@@ -2,9 +2,9 @@ package workflows_test
 
 import (
 	"context"
-	"fmt"
-	"errors"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
