@@ -11,5 +11,6 @@ RUN CGO_ENABLED=0 go build -trimpath -o /out/starter ./starter && \
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/starter /out/worker /usr/local/bin/
 COPY deploy/config/irflow.example.yaml /etc/irflow/irflow.yaml
+COPY deploy/rules /etc/irflow/rules
 USER nonroot
 ENTRYPOINT ["/usr/local/bin/worker"]

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,7 +28,7 @@ func loadCompose(t *testing.T) *types.Project {
 	p, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
 		WorkingDir:  "..",
 		ConfigFiles: []types.ConfigFile{{Filename: "docker-compose.yml", Content: b}},
-		Environment: types.Mapping{},
+		Environment: types.Mapping{"IRFLOW_INGRESS_TOKENS": "ci=test"},
 	}, func(o *loader.Options) { o.SetProjectName("irflow", true) })
 	if err != nil {
 		t.Fatalf("docker-compose.yml does not load: %v", err)
@@ -36,7 +38,7 @@ func loadCompose(t *testing.T) *types.Project {
 
 func TestComposeFileIsConsistent(t *testing.T) {
 	p := loadCompose(t)
-	for _, name := range []string{"temporal", "opensearch", "worker", "ingress"} {
+	for _, name := range []string{"temporal", "opensearch", "worker", "ingress", "schedules"} {
 		if _, err := p.GetService(name); err != nil {
 			t.Errorf("service %s: %v", name, err)
 		}
@@ -60,7 +62,23 @@ func TestComposeFileIsConsistent(t *testing.T) {
 		t.Errorf("ingress command flags: %v", err)
 	}
 
-	for _, svc := range []string{"worker", "ingress"} {
+	sched, _ := p.GetService("schedules")
+	sub, rest, err = root.Find(sched.Command)
+	if err != nil || sub.Name() != "apply" {
+		t.Fatalf("schedules command %v is not `starter schedules apply`: %v", sched.Command, err)
+	}
+	if err := sub.ParseFlags(rest); err != nil {
+		t.Errorf("schedules command flags: %v", err)
+	}
+	if !strings.Contains(string(mustRead(t, "../Dockerfile")), "COPY deploy/rules /etc/irflow/rules") {
+		t.Error("Dockerfile does not ship the rules the worker and schedules read")
+	}
+	worker0, _ := p.GetService("worker")
+	if u := worker0.Environment["IRFLOW_OPENSEARCH_URL"]; u == nil || *u != "http://opensearch:9200" {
+		t.Errorf("worker IRFLOW_OPENSEARCH_URL = %v", u)
+	}
+
+	for _, svc := range []string{"worker", "ingress", "schedules"} {
 		s, _ := p.GetService(svc)
 		if addr := s.Environment[config.EnvTemporalAddress]; addr == nil || *addr != "temporal:7233" {
 			t.Errorf("%s: %s = %v, want temporal:7233", svc, config.EnvTemporalAddress, addr)
@@ -83,11 +101,23 @@ func TestComposeFileIsConsistent(t *testing.T) {
 	}
 }
 
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func TestExampleConfigIsValid(t *testing.T) {
 	path := filepath.Join("..", "deploy", "config", "irflow.example.yaml")
 	cfg, err := config.Load(path, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, _, err := newIngress(cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Errorf("example ingress section: %v", err)
 	}
 	if len(cfg.Policy().Escalation.Levels) != 2 {
 		t.Errorf("example escalation levels = %d, want 2", len(cfg.Policy().Escalation.Levels))

@@ -155,6 +155,10 @@ func runDev(cmd *cobra.Command, o devOptions) error {
 	if err != nil {
 		return err
 	}
+	bearer := "$(cat " + token + ")"
+	if !strings.HasPrefix(token, "/") {
+		bearer = "<one of your configured tokens>"
+	}
 	ic := incidents.New(w.Client, "default")
 	h, wait, err := newIngress(cfg, ic, logger)
 	if err != nil {
@@ -179,7 +183,7 @@ irflow is running (state in %s)
   archive           %s
 
 Try it:
-  curl -H "Authorization: Bearer $(cat %s)" -H 'Content-Type: application/json' \
+  curl -H "Authorization: Bearer %s" -H 'Content-Type: application/json' \
        -d @docs/examples/alert.json http://%s/v1/alerts
   bin/starter alert send --file docs/examples/alert.json
   bin/starter incident list
@@ -187,7 +191,7 @@ Try it:
   bin/starter incident resolve <ID> --by $USER --note "fixed"
 
 Ctrl-C stops everything.
-`, home, tmp.UIURL, tmp.Address, srv.Addr, token, w.MetricsURL(), searchURL, sweeps, cfg.Archive.URL, token, srv.Addr)
+`, home, tmp.UIURL, tmp.Address, srv.Addr, token, w.MetricsURL(), searchURL, sweeps, cfg.Archive.URL, bearer, srv.Addr)
 
 	<-ctx.Done()
 	fmt.Fprintln(out, "\n==> stopping")

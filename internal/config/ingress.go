@@ -31,6 +31,7 @@ type ElastAlert struct {
 	QueryKeyFields []string `yaml:"query_key_fields"`
 	EnvFields      []string `yaml:"env_fields"`
 	SeverityFields []string `yaml:"severity_fields"`
+	TimestampField string   `yaml:"timestamp_field"`
 }
 
 // SNS configures POST /sns.
@@ -107,6 +108,7 @@ func (c *Config) IngressConfig() ingress.Config {
 		ElastAlert: ingress.ElastAlertConfig{
 			RuleFields: i.ElastAlert.RuleFields, QueryKeyFields: i.ElastAlert.QueryKeyFields,
 			EnvFields: i.ElastAlert.EnvFields, SeverityFields: i.ElastAlert.SeverityFields,
+			TimestampField: i.ElastAlert.TimestampField,
 		},
 		SNS: ingress.SNSConfig{AllowedTopicARNs: i.SNS.AllowedTopicARNs, HostPattern: i.SNS.HostPattern},
 	}
