@@ -302,3 +302,71 @@ func TestDevServerUnknownIncident(t *testing.T) {
 		t.Fatalf("ack err = %v", err)
 	}
 }
+
+// TestDevServerStormAcrossContinueAsNew: 5,000 single-occurrence signals from
+// 50 senders cross several continue-as-new boundaries; every one is counted and
+// the announcement ends up showing all of them.
+func TestDevServerStormAcrossContinueAsNew(t *testing.T) {
+	c := testenv.Client(t)
+	rec := &testenv.Recorder{}
+	testenv.Worker(t, c, func(m *workerapp.Main) {
+		m.Notifier = rec
+		m.Config.Incident.NotifyInterval = config.Duration(time.Second)
+		m.Config.Incident.MaxSignalsPerRun = 1500
+	})
+	ic := incidents.New(c, "default")
+	alert := alertFor(t)
+	const total, senders = 5000, 50
+	var wg sync.WaitGroup
+	var id string
+	var mu sync.Mutex
+	errs := make(chan error, senders)
+	for s := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range total / senders {
+				r, err := ic.Send(context.Background(), workflows.Occurrence{Count: 1, Alert: alert})
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				id = r.IncidentID
+				mu.Unlock()
+			}
+			_ = s
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("send: %v", err)
+	}
+	cleanupIncident(t, c, id)
+	shown := func() int {
+		ups := rec.For(id, "Update")
+		if len(ups) == 0 {
+			return 0
+		}
+		return ups[len(ups)-1].Occurrences
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for shown() != total {
+		if time.Now().After(deadline) {
+			for _, run := range runsOf(t, c, id) {
+				h := history(t, c, id, run)
+				var kinds []string
+				for _, e := range h.Events[max(0, len(h.Events)-25):] {
+					kinds = append(kinds, fmt.Sprintf("%d:%s", e.GetEventId(), strings.TrimPrefix(e.GetEventType().String(), "EVENT_TYPE_")))
+				}
+				t.Logf("run %s (%d events): ... %s", run, len(h.Events), strings.Join(kinds, " "))
+			}
+			t.Fatalf("announcement shows %d occurrences, want %d (status query: %d)", shown(), total, mustGet(t, ic, id).Occurrences)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if posts := rec.For(id, "Post"); len(posts) != 1 {
+		t.Errorf("%d posts, want 1", len(posts))
+	}
+}

@@ -13,8 +13,10 @@ type Call struct {
 	Method     string // Post, Update, Event
 	IncidentID string
 	Status     incident.Status
-	Event      activities.Event
-	Ref        incident.MessageRef
+	// Occurrences is the count the incident showed at the call.
+	Occurrences int
+	Event       activities.Event
+	Ref         incident.MessageRef
 }
 
 // Recorder is a Notifier that remembers every call, for tests. Find works like a
@@ -58,7 +60,7 @@ func (r *Recorder) Post(_ context.Context, inc *incident.Incident) (*incident.Me
 func (r *Recorder) Update(_ context.Context, ref incident.MessageRef, inc *incident.Incident) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.calls = append(r.calls, Call{Method: "Update", IncidentID: inc.ID, Status: inc.Status, Ref: ref})
+	r.calls = append(r.calls, Call{Method: "Update", IncidentID: inc.ID, Status: inc.Status, Occurrences: inc.Occurrences, Ref: ref})
 	return nil
 }
 

@@ -238,6 +238,7 @@ func run() error {
 			want[name] = true
 		}
 	}
+	var failed []string
 	for _, s := range sections {
 		if len(want) > 0 && !want[s.name] {
 			continue
@@ -245,7 +246,10 @@ func run() error {
 		progress("== section %s", s.name)
 		figures, err := s.run(e)
 		if err != nil {
-			return fmt.Errorf("section %s: %w", s.name, err)
+			// The other sections' figures still print; the failure is in the JSON and the exit code.
+			progress("section %s failed: %v", s.name, err)
+			failed = append(failed, s.name)
+			out[s.name+"_error"] = err.Error()
 		}
 		for k, v := range figures {
 			out[k] = v
@@ -253,7 +257,13 @@ func run() error {
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	if err := enc.Encode(out); err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("sections failed: %s", strings.Join(failed, ", "))
+	}
+	return nil
 }
 
 func init() { sections = append(sections, section{"incident", benchIncident}) }
