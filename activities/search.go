@@ -136,12 +136,7 @@ func (s *Search) Sweep(ctx context.Context, r *rules.Rule, st *rules.State, now 
 		}
 		after = hits[len(hits)-1].Sort
 	}
-	// OpenSearch already applied the filters, and _source holds only the
-	// fields the evaluation reads (not the filtered ones), so the Go filters
-	// would reject every hit.
-	unfiltered := *r
-	unfiltered.Filter = nil
-	ms, err := unfiltered.Evaluate(st, events, start, end)
+	ms, err := r.EvaluateHits(st, events, start, end)
 	return res, ms, err
 }
 

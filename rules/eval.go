@@ -165,6 +165,17 @@ type timed struct {
 // spike_aggregation) aggregate over the sweep window. Matches silenced by
 // realert are dropped. st is updated in place.
 func (r *Rule) Evaluate(st *State, events []Event, runStart, runEnd time.Time) ([]Match, error) {
+	return r.evaluate(st, events, runStart, runEnd, true)
+}
+
+// EvaluateHits is Evaluate for documents a sweep fetched with BuildSearch:
+// OpenSearch already applied the rule's filters, and _source holds only the
+// fields evaluation reads, so filtering them again in Go would drop every hit.
+func (r *Rule) EvaluateHits(st *State, hits []Event, runStart, runEnd time.Time) ([]Match, error) {
+	return r.evaluate(st, hits, runStart, runEnd, false)
+}
+
+func (r *Rule) evaluate(st *State, events []Event, runStart, runEnd time.Time, filter bool) ([]Match, error) {
 	c := r.comp()
 	in := make([]timed, 0, len(events))
 	for i, e := range events {
@@ -179,7 +190,7 @@ func (r *Rule) Evaluate(st *State, events []Event, runStart, runEnd time.Time) (
 		if !t.After(runStart) || t.After(runEnd) {
 			continue
 		}
-		if !r.pass(e) {
+		if filter && !r.pass(e) {
 			continue
 		}
 		in = append(in, timed{t, e})

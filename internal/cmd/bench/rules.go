@@ -284,7 +284,7 @@ func (o *osBench) sweep(r *rules.Rule, st *rules.State, start, end time.Time) ([
 			after, _ = hm["sort"].([]any)
 		}
 		if len(list) < rules.PageSize {
-			return r.Evaluate(st, docs, start, end)
+			return r.EvaluateHits(st, docs, start, end)
 		}
 	}
 }
