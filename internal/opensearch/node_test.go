@@ -219,6 +219,9 @@ func TestStartValidatesOptions(t *testing.T) {
 // A JVM that dies at once must be reported with its own words, not as a timeout.
 func TestStartReportsJVMFailure(t *testing.T) {
 	if _, err := FindJars(""); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true and the OpenSearch jars are missing (run `make opensearch-jars`): %v", err)
+		}
 		t.Skip(err)
 	}
 	_, err := Start(context.Background(), Options{Home: t.TempDir(), Heap: "1k"})
