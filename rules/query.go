@@ -106,7 +106,7 @@ func (r *Rule) leafAggs() map[string]any {
 	maxTS := map[string]any{"max": map[string]any{"field": r.TimestampField}}
 	switch r.Type {
 	case TypeCardinality:
-		return map[string]any{"max_ts": maxTS, "cardinality": map[string]any{"cardinality": map[string]any{"field": r.CardinalityField}}}
+		return r.cardinalityAggs()
 	case TypeMetricAggregation, TypeSpikeAggregation:
 		return map[string]any{r.metricKey(): map[string]any{r.MetricAggType: map[string]any{"field": r.MetricAggKey}}}
 	case TypePercentageMatch:
@@ -239,11 +239,7 @@ func (r *Rule) AggregationMatches(st *State, resp map[string]any, start, end tim
 			}
 			r.spikeEvent(st, spikeKey, end, count, false, doc, emit)
 		case TypeCardinality:
-			n, _ := number(b.leaf["cardinality"])
-			if (r.MaxCardinality != nil && n > float64(*r.MaxCardinality)) ||
-				(r.MinCardinality != nil && n < float64(*r.MinCardinality)) {
-				emit(r.match(at, key, doc, map[string]any{"cardinality": int(n)}))
-			}
+			r.cardinalitySweep(st, key, b.leaf, emit)
 		case TypeMetricAggregation:
 			if v, ok := number(b.leaf[r.metricKey()]); ok && r.crossed(v) {
 				emit(r.metricMatch(end, key, v))
@@ -271,6 +267,8 @@ func (r *Rule) AggregationMatches(st *State, resp map[string]any, start, end tim
 	switch r.Type {
 	case TypeFrequency:
 		r.freqGC(st, end)
+	case TypeCardinality:
+		r.cardinalityGC(st, end, emit)
 	case TypeFlatline:
 		r.flatGC(st, end, emit)
 	case TypeSpike, TypeSpikeAggregation:

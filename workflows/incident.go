@@ -429,6 +429,12 @@ func (w *incidentRun) notify(ctx workflow.Context) {
 		now := w.now(ctx)
 		if err != nil {
 			w.Incident.Record(now, incident.SystemActor, incident.EntryNotifyFailed, "notify failed: %s", rootMessage(err))
+			// Out of retries but not hopeless (Slack down, timeouts): try the edit again at the
+			// next slot, or the message would show a stale count until something else changes.
+			var appErr *temporal.ApplicationError
+			if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeNotifyPermanent {
+				w.NotifyPending = true
+			}
 			continue
 		}
 		if w.Incident.Message == nil {

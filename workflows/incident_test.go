@@ -280,6 +280,32 @@ func (s *incidentSuite) TestOccurrencesFoldIntoOneAnnouncement() {
 	s.GreaterOrEqual(stormEdits, 1, "the count reaches the message")
 }
 
+// An edit that fails after all its retries is tried again at the next slot, so
+// the message ends up showing the final count even if the storm is over.
+func (s *incidentSuite) TestFailedEditIsRetriedLater() {
+	s.policy.NotifyInterval = 5 * time.Second
+	s.policy.Escalation.Levels = nil // nothing else may cause an edit
+	s.notifier.FailUpdates = 8       // one local activity's worth of attempts
+	s.start()
+	s.env.RegisterDelayedCallback(func() {
+		s.env.SignalWorkflow(workflows.SignalOccurrence, workflows.Occurrence{Count: 41, Alert: testAlert})
+	}, 10*time.Second)
+	var at incident.Incident
+	s.env.RegisterDelayedCallback(func() { at = s.status() }, 20*time.Minute)
+	s.resolveAt(21 * time.Minute)
+	s.run()
+
+	s.Equal(42, at.Occurrences)
+	s.Require().NotEmpty(entries(at, incident.EntryNotifyFailed), "the failed edit is in the timeline")
+	var last testenv.Call
+	for _, c := range s.notifier.Calls("Update") {
+		if c.Status == incident.StatusOpen {
+			last = c
+		}
+	}
+	s.Equal(42, last.Occurrences, "the message shows the final count without any new occurrence")
+}
+
 func (s *incidentSuite) TestContinueAsNewCarriesState() {
 	s.policy.MaxSignalsPerRun = 10
 	s.start()

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/irflow/irflow/activities"
@@ -28,6 +29,8 @@ type Recorder struct {
 	// FailAfterPost, when > 0, fails that many Post calls after they "posted",
 	// like a Slack post whose response never reached the activity.
 	FailAfterPost int
+	// FailUpdates, when > 0, fails that many Update calls with a retryable error.
+	FailUpdates int
 }
 
 func (r *Recorder) Name() string { return "recorder" }
@@ -60,6 +63,10 @@ func (r *Recorder) Post(_ context.Context, inc *incident.Incident) (*incident.Me
 func (r *Recorder) Update(_ context.Context, ref incident.MessageRef, inc *incident.Incident) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.FailUpdates > 0 {
+		r.FailUpdates--
+		return errors.New("update failed: slack unavailable")
+	}
 	r.calls = append(r.calls, Call{Method: "Update", IncidentID: inc.ID, Status: inc.Status, Occurrences: inc.Occurrences, Ref: ref})
 	return nil
 }

@@ -196,7 +196,14 @@ func slackStorm(e *env, fake *slackfake.Fake, send func(incident.Alert, int) (st
 			}
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("storm: the message never showed %s (shows %d)", want, shown(fake, post.TS))
+			// Say what the workflow itself knows, so a stuck message can be told from a stuck incident.
+			state := "status query failed"
+			if inc, err := e.ic.Get(e.ctx, id); err == nil {
+				tail := inc.Timeline[max(0, len(inc.Timeline)-8):]
+				state = fmt.Sprintf("workflow counts %d occurrences, run %s, last timeline %+v", inc.Occurrences, inc.RunID, tail)
+			}
+			return nil, fmt.Errorf("storm: the message never showed %s (shows %d, %d updates); %s",
+				want, shown(fake, post.TS), len(fake.Calls("chat.update")), state)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
