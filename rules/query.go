@@ -32,7 +32,7 @@ func (r *Rule) BuildSearch(start, end time.Time, searchAfter []any) Search {
 			"size":             0,
 			"track_total_hits": false,
 			"query":            query,
-			"aggs":             r.aggs(),
+			"aggs":             r.aggs(start, end),
 		}}
 	}
 	body := map[string]any{
@@ -102,9 +102,11 @@ func (r *Rule) sourceFields() []string {
 	return out
 }
 
-func (r *Rule) leafAggs() map[string]any {
+func (r *Rule) leafAggs(start, end time.Time) map[string]any {
 	maxTS := map[string]any{"max": map[string]any{"field": r.TimestampField}}
 	switch r.Type {
+	case TypeFrequency:
+		return r.frequencyAggs(start, end)
 	case TypeCardinality:
 		return r.cardinalityAggs()
 	case TypeMetricAggregation, TypeSpikeAggregation:
@@ -125,8 +127,8 @@ func (r *Rule) leafAggs() map[string]any {
 // aggs nests one terms aggregation ("bucket_aggs") per query_key field, or
 // wraps the leaf aggregations in a match-all filter ("all") without one, so
 // every result is a bucket with doc_count.
-func (r *Rule) aggs() map[string]any {
-	inner := r.leafAggs()
+func (r *Rule) aggs(start, end time.Time) map[string]any {
+	inner := r.leafAggs(start, end)
 	if len(r.QueryKey) == 0 {
 		return map[string]any{"all": map[string]any{"filter": map[string]any{"match_all": map[string]any{}}, "aggs": inner}}
 	}
@@ -226,9 +228,7 @@ func (r *Rule) AggregationMatches(st *State, resp map[string]any, start, end tim
 		r.setKeyFields(doc, key)
 		switch r.Type {
 		case TypeFrequency:
-			if count > 0 {
-				r.freqAdd(st, key, at, count, doc, emit)
-			}
+			r.frequencySweep(st, key, b.leaf, emit)
 		case TypeFlatline:
 			st.window(&st.Windows, key).add(Entry{T: end.UnixNano(), N: count}, r.Timeframe, nil)
 			r.flatCheck(st, key, doc, end, emit)

@@ -98,11 +98,11 @@ func TestBuildSearchAggregations(t *testing.T) {
 		{"frequency by namespace", "type: frequency\nnum_events: 5\ntimeframe: {minutes: 5}\nquery_key: kubernetes.namespace_name\n",
 			[]any{"aggs", "bucket_aggs", "terms"}, "map[field:kubernetes.namespace_name size:50]"},
 		{"frequency no key", "type: frequency\nnum_events: 5\ntimeframe: {minutes: 5}\n",
-			[]any{"aggs", "all", "aggs", "max_ts", "max"}, "map[field:@timestamp]"},
+			[]any{"aggs", "all", "aggs", "steps", "date_histogram"}, "map[field:@timestamp fixed_interval:1s min_doc_count:1]"},
 		{"compound key nests", "type: frequency\nnum_events: 5\ntimeframe: {minutes: 5}\nquery_key: [a, b]\nterms_size: 7\n",
 			[]any{"aggs", "bucket_aggs", "aggs", "bucket_aggs", "terms"}, "map[field:b size:7]"},
 		{"cardinality", "type: cardinality\ntimeframe: {minutes: 5}\ncardinality_field: user.name\nmax_cardinality: 3\nquery_key: client_ip\n",
-			[]any{"aggs", "bucket_aggs", "aggs", "cardinality", "cardinality"}, "map[field:user.name]"},
+			[]any{"aggs", "bucket_aggs", "aggs", "values", "terms"}, "map[field:user.name order:map[last:desc] size:4]"},
 		{"metric", "type: metric_aggregation\nmetric_agg_key: response_time_ms\nmetric_agg_type: avg\nmax_threshold: 1000\n",
 			[]any{"aggs", "all", "aggs", "metric_response_time_ms_avg", "avg"}, "map[field:response_time_ms]"},
 		{"percentage", "type: percentage_match\nmax_percentage: 5\nmatch_bucket_filter:\n- range: {status: {gte: 500}}\n",
@@ -170,8 +170,13 @@ func TestAggregationMatchesAgreeWithEvaluate(t *testing.T) {
 			{"key": "/login", "doc_count": 3, "percentage_match_aggs": {"buckets": {"match_bucket": {"doc_count": 2}, "_other_": {"doc_count": 1}}}},
 			{"key": "/home", "doc_count": 2, "percentage_match_aggs": {"buckets": {"match_bucket": {"doc_count": 0}, "_other_": {"doc_count": 2}}}}]}}}`},
 		{freq, `{"aggregations": {"bucket_aggs": {"buckets": [
-			{"key": "/login", "doc_count": 3, "max_ts": {"value": 1411732803000, "value_as_string": "2014-09-26T12:00:03.000Z"}},
-			{"key": "/home", "doc_count": 2, "max_ts": {"value": 1411732805000, "value_as_string": "2014-09-26T12:00:05.000Z"}}]}}}`},
+			{"key": "/login", "doc_count": 3, "steps": {"buckets": [
+				{"key": 1411732801000, "doc_count": 1, "first": {"value": 1411732801000}, "last": {"value": 1411732801000}},
+				{"key": 1411732802000, "doc_count": 1, "first": {"value": 1411732802000}, "last": {"value": 1411732802000}},
+				{"key": 1411732803000, "doc_count": 1, "first": {"value": 1411732803000}, "last": {"value": 1411732803000}}]}},
+			{"key": "/home", "doc_count": 2, "steps": {"buckets": [
+				{"key": 1411732804000, "doc_count": 1, "first": {"value": 1411732804000}, "last": {"value": 1411732804000}},
+				{"key": 1411732805000, "doc_count": 1, "first": {"value": 1411732805000}, "last": {"value": 1411732805000}}]}}]}}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule.Type, func(t *testing.T) {

@@ -43,7 +43,7 @@ func newRootCmd() *cobra.Command {
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "how long to wait for Temporal")
 	g.apiKey = os.Getenv(config.EnvTemporalAPIKey)
 
-	root.AddCommand(newDevCmd(), newServeCmd(g), newAlertCmd(g), newIncidentCmd(g))
+	root.AddCommand(newDevCmd(), newServeCmd(g), newAlertCmd(g), newIncidentCmd(g), newDemoCmd())
 	root.AddCommand(newRulesCmd())
 	root.AddCommand(newSchedulesCmd(g))
 	return root
