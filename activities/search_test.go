@@ -76,9 +76,9 @@ var base = time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
 // TestSweepAgreesWithEvaluateOnRandomEvents is a property test: on seeded
 // random event sets, a sweep through the real node (aggregations pushed down
 // to OpenSearch) gives the Go evaluator's matches for every counting type.
-// frequency and cardinality run as one sweep over the whole set (the case in
-// which ElastAlert2's count queries agree with its document path); the
-// sweep-by-sweep types as six consecutive one-minute sweeps carrying state.
+// frequency and cardinality run both as one sweep over the whole set and as
+// six consecutive one-minute sweeps carrying state, as do the sweep-by-sweep
+// types. Matches agree on sweep, key, time and the type's value.
 func TestSweepAgreesWithEvaluateOnRandomEvents(t *testing.T) {
 	const cases = 20
 	rng := rand.New(rand.NewSource(20261122))
@@ -110,6 +110,10 @@ func TestSweepAgreesWithEvaluateOnRandomEvents(t *testing.T) {
 	}{
 		{"frequency", "type: frequency\nnum_events: 6\ntimeframe: {hours: 1}\nquery_key: ip\nrealert: {hours: 2}\n", 1},
 		{"cardinality", "type: cardinality\ncardinality_field: user\nmax_cardinality: 3\ntimeframe: {hours: 1}\nquery_key: ip\nrealert: {hours: 2}\n", 1},
+		// Spread over six one-minute sweeps, with windows short enough that
+		// events leave them: state must carry each key's window across sweeps.
+		{"frequency over sweeps", "type: frequency\nnum_events: 4\ntimeframe: {minutes: 2}\nquery_key: ip\nrealert: {minutes: 0}\n", 6},
+		{"cardinality over sweeps", "type: cardinality\ncardinality_field: user\nmax_cardinality: 2\ntimeframe: {minutes: 2}\nquery_key: ip\nrealert: {minutes: 10}\n", 6},
 		{"metric_aggregation", "type: metric_aggregation\nmetric_agg_key: rt\nmetric_agg_type: avg\nmax_threshold: 1700\nmin_threshold: 800\nquery_key: ip\nrealert: {minutes: 0}\n", 1},
 		{"percentage_match", "type: percentage_match\nmax_percentage: 40\nmin_denominator: 2\nquery_key: ip\nrealert: {minutes: 0}\nmatch_bucket_filter:\n- range: {status: {gte: 500}}\n", 6},
 		{"spike_aggregation", "type: spike_aggregation\nmetric_agg_key: rt\nmetric_agg_type: sum\nspike_height: 2\nspike_type: both\ntimeframe: {minutes: 2}\nquery_key: ip\nrealert: {minutes: 0}\n", 6},
@@ -158,8 +162,8 @@ func TestSweepAgreesWithEvaluateOnRandomEvents(t *testing.T) {
 func summary(r *rules.Rule, sweep int, ms []rules.Match) []string {
 	var out []string
 	for _, m := range ms {
-		s := fmt.Sprintf("sweep %d key %s", sweep, m.Key)
-		for _, f := range []string{"metric_agg_value", "percentage", "denominator", "spike_count", "reference_count"} {
+		s := fmt.Sprintf("sweep %d key %s at %s", sweep, m.Key, m.Time.Format(time.RFC3339Nano))
+		for _, f := range []string{"num_hits", "cardinality", "metric_agg_value", "percentage", "denominator", "spike_count", "reference_count"} {
 			if v, ok := m.Fields[f]; ok {
 				if x, ok := v.(float64); ok {
 					v = math.Round(x*1000) / 1000

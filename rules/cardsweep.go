@@ -21,15 +21,24 @@ func (r *Rule) cardinalityCap() int {
 }
 
 // cardinalityAggs lists a key's distinct cardinality_field values in the
-// sweep, newest first, each with its first and last timestamp.
+// sweep, each with its first and last timestamp, twice: the earliest to
+// appear ("earliest", which decide when the count crosses a threshold) and the
+// most recently seen ("values", which State keeps), cardinalityCap of each.
 func (r *Rule) cardinalityAggs() map[string]any {
-	return map[string]any{"values": map[string]any{
-		"terms": map[string]any{"field": r.CardinalityField, "size": r.cardinalityCap(), "order": map[string]any{"last": "desc"}},
-		"aggs": map[string]any{
-			"first": map[string]any{"min": map[string]any{"field": r.TimestampField}},
-			"last":  map[string]any{"max": map[string]any{"field": r.TimestampField}},
-		},
-	}}
+	times := map[string]any{
+		"first": map[string]any{"min": map[string]any{"field": r.TimestampField}},
+		"last":  map[string]any{"max": map[string]any{"field": r.TimestampField}},
+	}
+	list := func(order map[string]any) map[string]any {
+		return map[string]any{
+			"terms": map[string]any{"field": r.CardinalityField, "size": r.cardinalityCap(), "order": order},
+			"aggs":  times,
+		}
+	}
+	return map[string]any{
+		"values":   list(map[string]any{"last": "desc"}),
+		"earliest": list(map[string]any{"first": "asc"}),
+	}
 }
 
 type seenValue struct {
@@ -37,21 +46,25 @@ type seenValue struct {
 	first, last time.Time
 }
 
-func sweepValues(leaf map[string]any) []seenValue {
+func (r *Rule) sweepValues(leaf map[string]any) []seenValue {
 	var out []seenValue
-	list, _ := mapOf(leaf["values"])["buckets"].([]any)
-	for _, b := range list {
-		m := mapOf(b)
-		v := keyString(m["key"])
-		if s, ok := m["key_as_string"].(string); ok {
-			v = s
+	seen := map[string]bool{}
+	for _, name := range []string{"earliest", "values"} {
+		list, _ := mapOf(leaf[name])["buckets"].([]any)
+		for _, b := range list {
+			m := mapOf(b)
+			v := keyString(m["key"])
+			if s, ok := m["key_as_string"].(string); ok {
+				v = s
+			}
+			first, ok1 := r.aggTime(m["first"])
+			last, ok2 := r.aggTime(m["last"])
+			if !ok1 || !ok2 || seen[v] {
+				continue
+			}
+			seen[v] = true
+			out = append(out, seenValue{v, first, last})
 		}
-		first, ok1 := number(m["first"])
-		last, ok2 := number(m["last"])
-		if !ok1 || !ok2 {
-			continue
-		}
-		out = append(out, seenValue{v, time.UnixMilli(int64(first)).UTC(), time.UnixMilli(int64(last)).UTC()})
 	}
 	return out
 }
@@ -64,7 +77,7 @@ func sweepValues(leaf map[string]any) []seenValue {
 // (once realert lets them through) land on the next first/last time rather
 // than on any event in between.
 func (r *Rule) cardinalitySweep(st *State, key string, leaf map[string]any, emit func(Match)) {
-	vals := sweepValues(leaf)
+	vals := r.sweepValues(leaf)
 	if len(vals) == 0 {
 		return
 	}

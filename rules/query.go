@@ -180,13 +180,13 @@ func number(v any) (float64, bool) {
 }
 
 // AggregationMatches turns the decoded response to BuildSearch's aggregation
-// request into matches, updating st as Evaluate does. Counts enter the rule's
-// windows the way ElastAlert2's use_count_query/use_terms_query do: each
-// key's count lands at once, stamped with its newest event (frequency) or the
-// sweep end (flatline, spike). metric_aggregation, spike_aggregation and
-// percentage_match give exactly the Go evaluator's matches; frequency and
-// cardinality give the same matches when the sweep covers the whole burst,
-// but cannot name the event that crossed the threshold.
+// request into matches, updating st as Evaluate does. metric_aggregation,
+// spike_aggregation and percentage_match give exactly the Go evaluator's
+// matches. frequency (histogram steps) and cardinality (each value's first
+// and last time) carry per-key windows of timeframe in st across sweeps, so a
+// burst spread over many sweeps matches once, at the crossing event when the
+// response pins it down (see frequencySweep, cardinalitySweep). flatline and
+// spike add each key's count at the sweep end.
 func (r *Rule) AggregationMatches(st *State, resp map[string]any, start, end time.Time) ([]Match, error) {
 	if !r.counting() {
 		return nil, fmt.Errorf("rule %s: type %s fetches documents, not aggregations", r.Name, r.Type)

@@ -67,18 +67,22 @@ func fakeAggs(tb testing.TB, r *Rule, events []Event, start, end time.Time) map[
 			b["steps"] = map[string]any{"buckets": sb}
 		}
 		if r.Type == TypeCardinality {
-			vals := sortedKeys(last)
-			sort.SliceStable(vals, func(i, j int) bool { return last[vals[i]].After(last[vals[j]]) })
-			if len(vals) > r.cardinalityCap() {
-				vals = vals[:r.cardinalityCap()]
+			list := func(less func(a, b string) bool) map[string]any {
+				vals := sortedKeys(last)
+				sort.SliceStable(vals, func(i, j int) bool { return less(vals[i], vals[j]) })
+				if len(vals) > r.cardinalityCap() {
+					vals = vals[:r.cardinalityCap()]
+				}
+				var vb []any
+				for _, v := range vals {
+					vb = append(vb, map[string]any{"key": v, "doc_count": 1.0,
+						"first": map[string]any{"value": float64(first[v].UnixMilli())},
+						"last":  map[string]any{"value": float64(last[v].UnixMilli())}})
+				}
+				return map[string]any{"buckets": vb}
 			}
-			var vb []any
-			for _, v := range vals {
-				vb = append(vb, map[string]any{"key": v, "doc_count": 1.0,
-					"first": map[string]any{"value": float64(first[v].UnixMilli())},
-					"last":  map[string]any{"value": float64(last[v].UnixMilli())}})
-			}
-			b["values"] = map[string]any{"buckets": vb}
+			b["values"] = list(func(a, b string) bool { return last[a].After(last[b]) })
+			b["earliest"] = list(func(a, b string) bool { return first[a].Before(first[b]) })
 		}
 		buckets = append(buckets, b)
 	}
@@ -167,6 +171,28 @@ func TestCardinalityAcrossSweeps(t *testing.T) {
 			t.Fatalf("Go evaluator %q, aggregation path %q; want no match", matchTimes(goSide), matchTimes(aggSide))
 		}
 	})
+}
+
+// Users seen early and retried late push the crossing user out of the "most
+// recently seen" list; the crossing must still be found at its first event.
+func TestCardinalityCrossingAmongRetries(t *testing.T) {
+	r := MustParse(t, "name: spray\ntype: cardinality\nindex: i\nrealert: {minutes: 15}\n"+
+		"query_key: ip\ncardinality_field: user\nmax_cardinality: 3\ntimeframe: {minutes: 10}\n")
+	var events []Event
+	for i, at := range []int{5, 10, 15, 20, 40, 45} {
+		events = append(events, ev(time.Duration(at)*time.Second, "ip", "203.0.113.9", "user", fmt.Sprintf("u%d", i)))
+	}
+	for i := 0; i < 3; i++ {
+		events = append(events, ev(50*time.Second, "ip", "203.0.113.9", "user", fmt.Sprintf("u%d", i)))
+	}
+	goSide, aggSide := sweepBoth(t, r, events, 2)
+	want := "203.0.113.9@12:00:20"
+	if got := matchTimes(goSide); got != want {
+		t.Fatalf("Go evaluator matched %q, want %q", got, want)
+	}
+	if got := matchTimes(aggSide); got != want {
+		t.Fatalf("aggregation path matched %q, want %q", got, want)
+	}
 }
 
 // State stays bounded: each key keeps at most max_cardinality+1 values.

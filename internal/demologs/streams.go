@@ -49,6 +49,21 @@ func clientIP(rng *rand.Rand) (ip, country string) {
 	return fmt.Sprintf("%s.%d", nets[n], host), countries[(n*180+host)%len(countries)]
 }
 
+// userHome is where a signed-in user connects from: one address, hence one
+// country, per user, as in real traffic. Random countries per event would make
+// every "country changed" rule fire for everyone. Anonymous traffic comes from anywhere.
+func userHome(rng *rand.Rand, user string) (ip, country string) {
+	if user == "anonymous" {
+		return clientIP(rng)
+	}
+	h := fnv.New32a()
+	h.Write([]byte(user))
+	v := int(h.Sum32())
+	nets := []string{"192.0.2", "198.51.100", "203.0.113"}
+	n, host := v%3, 1+(v/3)%180
+	return fmt.Sprintf("%s.%d", nets[n], host), countries[(n*180+host)%len(countries)]
+}
+
 // attackerIP is one of a few addresses that only scenarios use.
 func attackerIP(rng *rand.Rand) (ip, country string) {
 	host := 181 + rng.IntN(70)
@@ -118,11 +133,11 @@ func appDoc(rng *rand.Rand, t time.Time, e *appEvent) Doc {
 	if ev.latencyMS == 0 {
 		ev.latencyMS = latency(rng, 80)
 	}
-	if ev.ip == "" {
-		ev.ip, ev.country = clientIP(rng)
-	}
 	if ev.user == "" {
 		ev.user = pick(rng, users)
+	}
+	if ev.ip == "" {
+		ev.ip, ev.country = userHome(rng, ev.user)
 	}
 	if ev.status == 0 {
 		ev.status = weighted(rng, statuses, statusWeights)
@@ -159,13 +174,14 @@ func appDoc(rng *rand.Rand, t time.Time, e *appEvent) Doc {
 }
 
 func frontendDoc(rng *rand.Rand, t time.Time) Doc {
-	ip, country := clientIP(rng)
+	user := pick(rng, users)
+	ip, country := userHome(rng, user)
 	page := fillPath(rng, pick(rng, pages))
 	src := map[string]any{
 		"@timestamp": timestamp(t),
 		"app":        "web-storefront",
 		"client_ip":  ip,
-		"user":       map[string]any{"name": pick(rng, users)},
+		"user":       map[string]any{"name": user},
 		"geo":        map[string]any{"country_iso_code": country},
 		"browser":    map[string]any{"name": pick(rng, browsers)},
 		"page":       map[string]any{"path": page},
