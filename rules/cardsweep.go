@@ -21,23 +21,19 @@ func (r *Rule) cardinalityCap() int {
 }
 
 // cardinalityAggs lists a key's distinct cardinality_field values in the
-// sweep, each with its first and last timestamp, twice: the earliest to
-// appear ("earliest", which decide when the count crosses a threshold) and the
-// most recently seen ("values", which State keeps), cardinalityCap of each.
+// sweep twice, cardinalityCap of each: the earliest to appear with their first
+// timestamp ("earliest", which decide when the count crosses a threshold) and
+// the most recently seen with their last ("values", which State keeps).
 func (r *Rule) cardinalityAggs() map[string]any {
-	times := map[string]any{
-		"first": map[string]any{"min": map[string]any{"field": r.TimestampField}},
-		"last":  map[string]any{"max": map[string]any{"field": r.TimestampField}},
-	}
-	list := func(order map[string]any) map[string]any {
+	list := func(name, agg, order string) map[string]any {
 		return map[string]any{
-			"terms": map[string]any{"field": r.CardinalityField, "size": r.cardinalityCap(), "order": order},
-			"aggs":  times,
+			"terms": map[string]any{"field": r.CardinalityField, "size": r.cardinalityCap(), "order": map[string]any{name: order}},
+			"aggs":  map[string]any{name: map[string]any{agg: map[string]any{"field": r.TimestampField}}},
 		}
 	}
 	return map[string]any{
-		"values":   list(map[string]any{"last": "desc"}),
-		"earliest": list(map[string]any{"first": "asc"}),
+		"values":   list("last", "max", "desc"),
+		"earliest": list("first", "min", "asc"),
 	}
 }
 
@@ -46,9 +42,14 @@ type seenValue struct {
 	first, last time.Time
 }
 
+// sweepValues merges the two lists. A value only in "values" first appeared
+// after every listed earliest value, when the count is already over the cap,
+// so its last time stands in for its first; a value only in "earliest" was
+// last seen before every listed recent value, so State would not keep it and
+// its first time stands in for its last.
 func (r *Rule) sweepValues(leaf map[string]any) []seenValue {
 	var out []seenValue
-	seen := map[string]bool{}
+	at := map[string]int{}
 	for _, name := range []string{"earliest", "values"} {
 		list, _ := mapOf(leaf[name])["buckets"].([]any)
 		for _, b := range list {
@@ -57,13 +58,31 @@ func (r *Rule) sweepValues(leaf map[string]any) []seenValue {
 			if s, ok := m["key_as_string"].(string); ok {
 				v = s
 			}
-			first, ok1 := r.aggTime(m["first"])
-			last, ok2 := r.aggTime(m["last"])
-			if !ok1 || !ok2 || seen[v] {
+			first, okFirst := r.aggTime(m["first"])
+			last, okLast := r.aggTime(m["last"])
+			if !okFirst && !okLast {
 				continue
 			}
-			seen[v] = true
-			out = append(out, seenValue{v, first, last})
+			i, ok := at[v]
+			if !ok {
+				i = len(out)
+				at[v] = i
+				out = append(out, seenValue{value: v})
+			}
+			if okFirst {
+				out[i].first = first
+			}
+			if okLast {
+				out[i].last = last
+			}
+		}
+	}
+	for i := range out {
+		if out[i].first.IsZero() {
+			out[i].first = out[i].last
+		}
+		if out[i].last.IsZero() {
+			out[i].last = out[i].first
 		}
 	}
 	return out

@@ -67,7 +67,7 @@ func fakeAggs(tb testing.TB, r *Rule, events []Event, start, end time.Time) map[
 			b["steps"] = map[string]any{"buckets": sb}
 		}
 		if r.Type == TypeCardinality {
-			list := func(less func(a, b string) bool) map[string]any {
+			list := func(name string, at map[string]time.Time, less func(a, b string) bool) map[string]any {
 				vals := sortedKeys(last)
 				sort.SliceStable(vals, func(i, j int) bool { return less(vals[i], vals[j]) })
 				if len(vals) > r.cardinalityCap() {
@@ -76,13 +76,12 @@ func fakeAggs(tb testing.TB, r *Rule, events []Event, start, end time.Time) map[
 				var vb []any
 				for _, v := range vals {
 					vb = append(vb, map[string]any{"key": v, "doc_count": 1.0,
-						"first": map[string]any{"value": float64(first[v].UnixMilli())},
-						"last":  map[string]any{"value": float64(last[v].UnixMilli())}})
+						name: map[string]any{"value": float64(at[v].UnixMilli())}})
 				}
 				return map[string]any{"buckets": vb}
 			}
-			b["values"] = list(func(a, b string) bool { return last[a].After(last[b]) })
-			b["earliest"] = list(func(a, b string) bool { return first[a].Before(first[b]) })
+			b["values"] = list("last", last, func(a, b string) bool { return last[a].After(last[b]) })
+			b["earliest"] = list("first", first, func(a, b string) bool { return first[a].Before(first[b]) })
 		}
 		buckets = append(buckets, b)
 	}
