@@ -36,6 +36,24 @@ func cleanupIncident(t *testing.T, c client.Client, id string) {
 	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), id, "", "test over") })
 }
 
+// logRuns logs the event types of every run of an incident (the last tail of
+// each, or all when tail is 0), so a failure shows what the workflow did.
+func logRuns(t *testing.T, c client.Client, id string, tail int) {
+	t.Helper()
+	for _, run := range runsOf(t, c, id) {
+		h := history(t, c, id, run)
+		events := h.Events
+		if tail > 0 {
+			events = events[max(0, len(events)-tail):]
+		}
+		var kinds []string
+		for _, e := range events {
+			kinds = append(kinds, fmt.Sprintf("%d:%s", e.GetEventId(), strings.TrimPrefix(e.GetEventType().String(), "EVENT_TYPE_")))
+		}
+		t.Logf("run %s (%d events): %s", run, len(h.Events), strings.Join(kinds, " "))
+	}
+}
+
 // waitClosed waits, at most a minute, for the incident's latest run to finish.
 func waitClosed(t *testing.T, c client.Client, id string, out any) error {
 	t.Helper()
@@ -44,14 +62,7 @@ func waitClosed(t *testing.T, c client.Client, id string, out any) error {
 	err := c.GetWorkflow(ctx, id, "").Get(ctx, out)
 	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
 		inc, _ := incidents.New(c, "default").Get(context.Background(), id)
-		for _, run := range runsOf(t, c, id) {
-			h := history(t, c, id, run)
-			var kinds []string
-			for _, e := range h.Events {
-				kinds = append(kinds, fmt.Sprintf("%d:%s", e.GetEventId(), strings.TrimPrefix(e.GetEventType().String(), "EVENT_TYPE_")))
-			}
-			t.Logf("run %s: %s", run, strings.Join(kinds, " "))
-		}
+		logRuns(t, c, id, 0)
 		t.Fatalf("incident %s still open after a minute: status %s, timeline %+v", id, inc.Status, inc.Timeline)
 	}
 	return err
@@ -354,14 +365,7 @@ func TestDevServerStormAcrossContinueAsNew(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for shown() != total {
 		if time.Now().After(deadline) {
-			for _, run := range runsOf(t, c, id) {
-				h := history(t, c, id, run)
-				var kinds []string
-				for _, e := range h.Events[max(0, len(h.Events)-25):] {
-					kinds = append(kinds, fmt.Sprintf("%d:%s", e.GetEventId(), strings.TrimPrefix(e.GetEventType().String(), "EVENT_TYPE_")))
-				}
-				t.Logf("run %s (%d events): ... %s", run, len(h.Events), strings.Join(kinds, " "))
-			}
+			logRuns(t, c, id, 25)
 			t.Fatalf("announcement shows %d occurrences, want %d (status query: %d)", shown(), total, mustGet(t, ic, id).Occurrences)
 		}
 		time.Sleep(100 * time.Millisecond)
