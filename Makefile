@@ -49,7 +49,7 @@ fmt-check:
 	@echo "==> gofmt -l"
 	@out=$$(gofmt -l $$(find . -name "*.go" -not -path "./.venv/*" -not -path "*/target/*")); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-test: bin/temporal opensearch-jars vet fmt-check test-go fuzz
+test: bin/temporal opensearch-jars venv vet fmt-check test-go fuzz
 
 test-go:
 	@echo "==> go test ./... (real Temporal dev server from bin/temporal)"

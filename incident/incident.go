@@ -110,6 +110,8 @@ const (
 	EntryNotified     EntryKind = "notified"
 	EntryNotifyFailed EntryKind = "notify_failed"
 	EntryEscalated    EntryKind = "escalated"
+	EntryPaged        EntryKind = "paged"
+	EntryPageFailed   EntryKind = "page_failed"
 	EntryAcknowledged EntryKind = "acknowledged"
 	EntrySnoozed      EntryKind = "snoozed"
 	EntryUnsnoozed    EntryKind = "unsnoozed"

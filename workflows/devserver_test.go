@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"go.temporal.io/sdk/client"
 
 	"github.com/irflow/irflow/activities"
@@ -372,5 +373,48 @@ func TestDevServerStormAcrossContinueAsNew(t *testing.T) {
 	}
 	if posts := rec.For(id, "Post"); len(posts) != 1 {
 		t.Errorf("%d posts, want 1", len(posts))
+	}
+}
+
+// TestDevServerEscalationPagesSNS: an escalation level with an sns_topic
+// publishes through the real aws-sdk-go-v2 SNS client (against moto); a topic
+// that does not exist is recorded as a failed page and the incident goes on.
+func TestDevServerEscalationPagesSNS(t *testing.T) {
+	c := testenv.Client(t)
+	snsc := sns.NewFromConfig(testenv.AWSConfig(testenv.Moto(t)))
+	topic, err := snsc.CreateTopic(context.Background(), &sns.CreateTopicInput{Name: aws.String("irflow-page-" + fmt.Sprint(time.Now().UnixNano()))})
+	if err != nil {
+		t.Fatalf("create topic in moto: %v", err)
+	}
+	missing := "arn:aws:sns:us-east-1:123456789012:no-such-topic"
+	testenv.Worker(t, c, func(m *workerapp.Main) {
+		m.Notifier = &testenv.Recorder{}
+		m.SNS = snsc
+		m.Config.Incident.RescanInterval = 0
+		m.Config.Incident.Escalation.Levels = []config.Level{
+			{After: config.Duration(time.Second), Targets: []incident.Target{{UserGroup: "S1", SNSTopic: aws.ToString(topic.TopicArn)}}},
+			{After: config.Duration(time.Second), Targets: []incident.Target{{SNSTopic: missing}}},
+		}
+	})
+	ic := incidents.New(c, "default")
+	sent, err := ic.Send(context.Background(), workflows.Occurrence{Count: 1, Alert: alertFor(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanupIncident(t, c, sent.IncidentID)
+	testenv.Eventually(t, 30*time.Second, "both levels paged", func() bool {
+		inc := mustGet(t, ic, sent.IncidentID)
+		return len(entries(inc, incident.EntryPaged)) == 1 && len(entries(inc, incident.EntryPageFailed)) == 1
+	})
+	inc := mustGet(t, ic, sent.IncidentID)
+	paged := entries(inc, incident.EntryPaged)[0].Text
+	if !strings.Contains(paged, aws.ToString(topic.TopicArn)) || strings.Contains(paged, "messages )") {
+		t.Errorf("paged entry %q, want the topic and a message ID", paged)
+	}
+	if failed := entries(inc, incident.EntryPageFailed)[0].Text; !strings.Contains(failed, "topic not found") {
+		t.Errorf("failed page entry %q, want topic not found", failed)
+	}
+	if inc.EscalationLevel != 2 || inc.Status != incident.StatusOpen {
+		t.Errorf("incident after pages: level %d, status %s", inc.EscalationLevel, inc.Status)
 	}
 }

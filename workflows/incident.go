@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -62,6 +63,10 @@ var (
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumAttempts: 3},
 	}
+	pageOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumInterval: 30 * time.Second, MaximumAttempts: 5},
+	}
 	archiveOptions = workflow.ActivityOptions{
 		StartToCloseTimeout:    time.Minute,
 		ScheduleToCloseTimeout: 24 * time.Hour,
@@ -72,6 +77,7 @@ var (
 // Activities the workflow calls; nil pointers only name the methods.
 var (
 	notifyActs  *activities.Notify
+	pageActs    *activities.Page
 	rescanActs  *activities.Rescan
 	archiveActs *activities.Archive
 )
@@ -328,6 +334,34 @@ func (w *incidentRun) escalate(ctx workflow.Context, due time.Time) {
 	w.LastEscalationAt = due
 	// Escalations are not throttled: a page must not wait for a storm's edit slot.
 	w.notify(ctx)
+	w.page(ctx, level, inc.EscalationLevel-1, text)
+}
+
+// versionSNSPaging gates SNS pages, added after histories were recorded.
+const versionSNSPaging = "sns-paging"
+
+// page publishes the level's SNS targets. A failure goes to the timeline; the
+// Slack mention above has already gone out.
+func (w *incidentRun) page(ctx workflow.Context, level incident.EscalationLevel, n int, reason string) {
+	var topics []string
+	for _, t := range level.Targets {
+		if t.SNSTopic != "" {
+			topics = append(topics, t.SNSTopic)
+		}
+	}
+	if len(topics) == 0 || workflow.GetVersion(ctx, versionSNSPaging, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	actx := workflow.WithActivityOptions(ctx, pageOptions)
+	var res activities.PageResult
+	err := workflow.ExecuteActivity(actx, pageActs.PageTargets, activities.PageInput{
+		Incident: w.Incident, Level: n, Topics: topics, Reason: reason,
+	}).Get(ctx, &res)
+	if err != nil {
+		w.Incident.Record(w.now(ctx), incident.SystemActor, incident.EntryPageFailed, "page failed: %s", rootMessage(err))
+		return
+	}
+	w.Incident.Record(w.now(ctx), incident.SystemActor, incident.EntryPaged, "paged %s (messages %s)", strings.Join(topics, ", "), strings.Join(res.MessageIDs, ", "))
 }
 
 func (w *incidentRun) unsnooze(ctx workflow.Context) {

@@ -306,6 +306,23 @@ func (s *incidentSuite) TestFailedEditIsRetriedLater() {
 	s.Equal(42, last.Occurrences, "the message shows the final count without any new occurrence")
 }
 
+// A level that pages SNS on a worker without an SNS client records the failed
+// page and keeps escalating; nothing blocks on it.
+func (s *incidentSuite) TestPageWithoutSNSClientIsRecorded() {
+	s.policy.Escalation.Levels[0].Targets = append(s.policy.Escalation.Levels[0].Targets,
+		incident.Target{SNSTopic: "arn:aws:sns:eu-west-1:123456789012:page"})
+	s.start()
+	var at incident.Incident
+	s.env.RegisterDelayedCallback(func() { at = s.status() }, 16*time.Minute)
+	s.resolveAt(17 * time.Minute)
+	s.run()
+
+	failed := entries(at, incident.EntryPageFailed)
+	s.Require().Len(failed, 1)
+	s.Contains(failed[0].Text, "no SNS client")
+	s.Equal(2, at.EscalationLevel, "the next level still escalates")
+}
+
 func (s *incidentSuite) TestContinueAsNewCarriesState() {
 	s.policy.MaxSignalsPerRun = 10
 	s.start()

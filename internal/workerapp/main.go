@@ -9,10 +9,12 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -40,6 +42,8 @@ type Main struct {
 	Console io.Writer
 	// Client, when set, is used instead of dialing Temporal (and not closed).
 	Client client.Client
+	// SNS, when set, is the pager's client instead of one built from the AWS config.
+	SNS *sns.Client
 	// Checkers and Default re-scan alerts by source.
 	Checkers map[string]activities.Checker
 	Default  activities.Checker
@@ -102,9 +106,13 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	snsClient, err := m.pager(ctx)
+	if err != nil {
+		return err
+	}
 	ic := incidents.New(m.Client, m.Config.Temporal.Namespace)
 	Register(m.worker, Deps{
-		Policy: m.Config.Policy(), Notifier: notifier, Store: store,
+		Policy: m.Config.Policy(), Notifier: notifier, Store: store, SNS: snsClient,
 		Checkers: checkers, Default: m.Default, Temporal: m.Client,
 		Search: search,
 		RuleSweeps: &activities.RuleSweeps{Temporal: m.Client, Send: func(ctx context.Context, a incident.Alert) error {
@@ -201,6 +209,34 @@ func (m *Main) Close() error {
 		m.Client.Close()
 	}
 	return nil
+}
+
+// EnvSNSEndpoint points the pager at an SNS-compatible endpoint (moto, LocalStack).
+const EnvSNSEndpoint = "IRFLOW_SNS_ENDPOINT"
+
+// pager builds the SNS client when some escalation level pages a topic.
+func (m *Main) pager(ctx context.Context) (*sns.Client, error) {
+	if m.SNS != nil {
+		return m.SNS, nil
+	}
+	need := false
+	for _, l := range m.Config.Policy().Escalation.Levels {
+		for _, t := range l.Targets {
+			need = need || t.SNSTopic != ""
+		}
+	}
+	if !need {
+		return nil, nil
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("escalation pages SNS: load AWS config: %w", err)
+	}
+	return sns.NewFromConfig(awsCfg, func(o *sns.Options) {
+		if ep := os.Getenv(EnvSNSEndpoint); ep != "" {
+			o.BaseEndpoint = &ep
+		}
+	}), nil
 }
 
 // NewStore builds the archive store for s3:// or file:// URLs.

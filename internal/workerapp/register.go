@@ -3,6 +3,7 @@
 package workerapp
 
 import (
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -17,7 +18,9 @@ import (
 type Deps struct {
 	Policy   incident.Policy
 	Notifier activities.Notifier
-	Store    activities.Store
+	// SNS publishes escalation pages; nil when no escalation target has an sns_topic.
+	SNS   *sns.Client
+	Store activities.Store
 	// Checkers re-scan alerts by source; Default for the rest (nil: "unknown").
 	Checkers map[string]activities.Checker
 	Default  activities.Checker
@@ -35,6 +38,7 @@ func Register(r worker.Registry, d Deps) {
 	r.RegisterActivityWithOptions((&activities.Policy{Policy: d.Policy, Temporal: d.Temporal}).IncidentPolicy,
 		activity.RegisterOptions{Name: workflows.PolicyActivityName})
 	r.RegisterActivity(&activities.Notify{Notifier: d.Notifier})
+	r.RegisterActivity(&activities.Page{SNS: d.SNS})
 	r.RegisterActivity(&activities.Rescan{Checkers: d.Checkers, Default: d.Default})
 	r.RegisterActivity(&activities.Archive{Store: d.Store})
 
