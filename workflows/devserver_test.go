@@ -356,13 +356,7 @@ func TestDevServerStormAcrossContinueAsNew(t *testing.T) {
 		t.Fatalf("send: %v", err)
 	}
 	cleanupIncident(t, c, id)
-	shown := func() int {
-		ups := rec.For(id, "Update")
-		if len(ups) == 0 {
-			return 0
-		}
-		return ups[len(ups)-1].Occurrences
-	}
+	shown := func() int { return rec.Shown(id) }
 	deadline := time.Now().Add(30 * time.Second)
 	for shown() != total {
 		if time.Now().After(deadline) {

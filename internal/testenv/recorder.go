@@ -52,7 +52,7 @@ func (r *Recorder) Post(_ context.Context, inc *incident.Incident) (*incident.Me
 	}
 	ref := incident.MessageRef{Notifier: "recorder", Channel: "#test", ID: inc.ID + "/" + inc.OpenedAt.String()}
 	r.posted[inc.ID+"/"+inc.OpenedAt.String()] = ref
-	r.calls = append(r.calls, Call{Method: "Post", IncidentID: inc.ID, Status: inc.Status, Ref: ref})
+	r.calls = append(r.calls, Call{Method: "Post", IncidentID: inc.ID, Status: inc.Status, Occurrences: inc.Occurrences, Ref: ref})
 	if r.FailAfterPost > 0 {
 		r.FailAfterPost--
 		return nil, context.DeadlineExceeded
@@ -111,4 +111,16 @@ func (r *Recorder) For(incidentID, method string) []Call {
 		}
 	}
 	return out
+}
+
+// Shown is the occurrence count the incident's message shows now: that of the
+// latest post or edit.
+func (r *Recorder) Shown(incidentID string) int {
+	shown := 0
+	for _, c := range r.For(incidentID, "") {
+		if c.Method == "Post" || c.Method == "Update" {
+			shown = c.Occurrences
+		}
+	}
+	return shown
 }
