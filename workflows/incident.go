@@ -111,7 +111,13 @@ func (w *incidentRun) now(ctx workflow.Context) time.Time { return workflow.Now(
 // registered, so an update in the first workflow task sees a whole incident.
 func (w *incidentRun) begin(ctx workflow.Context, alert incident.Alert, previous *incident.RunRef, occurrences int) {
 	info := workflow.GetInfo(ctx)
-	now := w.now(ctx)
+	// The run's start time, not the task's clock: a first task that fails after
+	// announcing is retried with a later clock, and notifiers find the earlier
+	// post by incident ID and opening time.
+	now := info.WorkflowStartTime.UTC()
+	if now.IsZero() {
+		now = w.now(ctx)
+	}
 	sev := alert.Severity
 	if !sev.Valid() {
 		sev = incident.SeverityMedium
