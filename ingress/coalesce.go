@@ -16,7 +16,7 @@ import (
 // means "durable in Temporal". Distinct fingerprints are sent concurrently,
 // at most maxInflight at a time.
 type coalescer struct {
-	send        func(context.Context, workflows.Occurrence) (SendResult, error)
+	send        func(context.Context, workflows.Occurrence) (workflows.SendResult, error)
 	window      time.Duration
 	sendTimeout time.Duration
 	sem         chan struct{}
@@ -36,11 +36,11 @@ type batch struct {
 	requests int
 	opened   time.Time
 	done     chan struct{}
-	res      SendResult
+	res      workflows.SendResult
 	err      error
 }
 
-func newCoalescer(send func(context.Context, workflows.Occurrence) (SendResult, error), window, sendTimeout time.Duration, maxInflight int) *coalescer {
+func newCoalescer(send func(context.Context, workflows.Occurrence) (workflows.SendResult, error), window, sendTimeout time.Duration, maxInflight int) *coalescer {
 	return &coalescer{
 		send:        send,
 		window:      window,
@@ -55,7 +55,7 @@ func newCoalescer(send func(context.Context, workflows.Occurrence) (SendResult, 
 // If ctx ends first the occurrence may still be sent; the caller reports a
 // failure and the sender's retry adds one to the count, which is the
 // at-least-once trade every webhook sender already makes.
-func (c *coalescer) submit(ctx context.Context, occ workflows.Occurrence) (SendResult, int, error) {
+func (c *coalescer) submit(ctx context.Context, occ workflows.Occurrence) (workflows.SendResult, int, error) {
 	fp := incident.Fingerprint(occ.Alert)
 	c.mu.Lock()
 	s := c.slots[fp]
@@ -81,7 +81,7 @@ func (c *coalescer) submit(ctx context.Context, occ workflows.Occurrence) (SendR
 	case <-b.done:
 		return b.res, b.occ.Count, b.err
 	case <-ctx.Done():
-		return SendResult{}, 0, incident.Errorf(incident.EUNAVAILABLE, "gave up waiting for temporal: %v", ctx.Err())
+		return workflows.SendResult{}, 0, incident.Errorf(incident.EUNAVAILABLE, "gave up waiting for temporal: %v", ctx.Err())
 	}
 }
 

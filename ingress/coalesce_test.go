@@ -22,12 +22,12 @@ type countingSend struct {
 	err        error
 }
 
-func (c *countingSend) send(ctx context.Context, occ workflows.Occurrence) (SendResult, error) {
+func (c *countingSend) send(ctx context.Context, occ workflows.Occurrence) (workflows.SendResult, error) {
 	c.calls.Add(1)
 	c.sum.Add(int64(occ.Count))
 	time.Sleep(c.latency)
 	if c.err != nil {
-		return SendResult{}, c.err
+		return workflows.SendResult{}, c.err
 	}
 	return incidentsFunc{}.Send(ctx, occ)
 }
@@ -101,10 +101,10 @@ func TestStormErrorFailsWholeBatch(t *testing.T) {
 func TestCoalescerBatchesDuringFlight(t *testing.T) {
 	started := make(chan workflows.Occurrence, 4)
 	release := make(chan struct{})
-	send := func(ctx context.Context, occ workflows.Occurrence) (SendResult, error) {
+	send := func(ctx context.Context, occ workflows.Occurrence) (workflows.SendResult, error) {
 		started <- occ
 		<-release
-		return SendResult{RunID: "r"}, nil
+		return workflows.SendResult{RunID: "r"}, nil
 	}
 	c := newCoalescer(send, 0, time.Second, 4)
 	alert := incident.Alert{Source: "s", Rule: "r"}
@@ -155,7 +155,7 @@ func TestCoalescerBatchesDuringFlight(t *testing.T) {
 func TestCoalescerBoundsInflight(t *testing.T) {
 	const limit, fingerprints = 4, 24
 	var cur, peak atomic.Int64
-	send := func(ctx context.Context, occ workflows.Occurrence) (SendResult, error) {
+	send := func(ctx context.Context, occ workflows.Occurrence) (workflows.SendResult, error) {
 		n := cur.Add(1)
 		for {
 			p := peak.Load()
@@ -165,7 +165,7 @@ func TestCoalescerBoundsInflight(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 		cur.Add(-1)
-		return SendResult{}, nil
+		return workflows.SendResult{}, nil
 	}
 	c := newCoalescer(send, time.Millisecond, time.Second, limit)
 	var wg sync.WaitGroup

@@ -15,12 +15,12 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
+	temporalclient "go.temporal.io/sdk/client"
 
 	"github.com/irflow/irflow/incident"
 	"github.com/irflow/irflow/ingress"
+	"github.com/irflow/irflow/internal/client"
 	"github.com/irflow/irflow/internal/devstack"
-	"github.com/irflow/irflow/internal/incidents"
 	"github.com/irflow/irflow/internal/testenv"
 	"github.com/irflow/irflow/internal/workerapp"
 	"github.com/irflow/irflow/workflows"
@@ -92,7 +92,7 @@ func ruleFor(t *testing.T) string {
 
 // signalsSent counts occurrence signals in every run of workflow id, following
 // continue-as-new back to the first run.
-func signalsSent(tb testing.TB, c client.Client, id string) int {
+func signalsSent(tb testing.TB, c temporalclient.Client, id string) int {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -125,7 +125,7 @@ func signalsSent(tb testing.TB, c client.Client, id string) int {
 	}
 }
 
-func mustGet(tb testing.TB, ic *incidents.Client, id string) incident.Incident {
+func mustGet(tb testing.TB, ic *client.Client, id string) incident.Incident {
 	tb.Helper()
 	inc, err := ic.Get(context.Background(), id)
 	if err != nil {
@@ -147,7 +147,7 @@ func TestDevServerStormOfOneAlertIsOneIncident(t *testing.T) {
 	c := testenv.Client(t)
 	rec := &testenv.Recorder{}
 	testenv.Worker(t, c, func(m *workerapp.Main) { m.Notifier = rec })
-	ic := incidents.New(c, "default")
+	ic := client.New(c, "default")
 	srv := MustIngress(t, ic, nil)
 	body := alertBody(ruleFor(t))
 
@@ -211,7 +211,7 @@ func TestDevServerStormOfOneAlertIsOneIncident(t *testing.T) {
 func TestDevServerAlertmanagerResolvedClearsIncident(t *testing.T) {
 	c := testenv.Client(t)
 	testenv.Worker(t, c, func(m *workerapp.Main) { m.Notifier = &testenv.Recorder{} })
-	ic := incidents.New(c, "default")
+	ic := client.New(c, "default")
 	srv := MustIngress(t, ic, nil)
 	hc := keepAlive(4)
 	name := strings.ReplaceAll(ruleFor(t), " ", "_")
@@ -279,13 +279,13 @@ func TestDevServerTemporalOutage(t *testing.T) {
 	}
 	tmp := start()
 	t.Cleanup(func() { _ = tmp.Stop() })
-	c, err := client.Dial(client.Options{HostPort: tmp.Address, Namespace: "default", Logger: testenv.QuietLogger()})
+	c, err := temporalclient.Dial(temporalclient.Options{HostPort: tmp.Address, Namespace: "default", Logger: testenv.QuietLogger()})
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
 	t.Cleanup(c.Close)
 	testenv.Worker(t, c, func(m *workerapp.Main) { m.Notifier = &testenv.Recorder{} })
-	ic := incidents.New(c, "default")
+	ic := client.New(c, "default")
 	srv := MustIngress(t, ic, func(cfg *ingress.Config) { cfg.SendTimeout = 2 * time.Second })
 	hc := keepAlive(16)
 	body := alertBody(ruleFor(t))

@@ -22,17 +22,17 @@ const testToken = "s3cret-token-for-tests"
 // incidentsFunc is a tiny Incidents adapter; nil funcs behave like a healthy
 // Temporal that starts a new incident for every signal.
 type incidentsFunc struct {
-	send  func(context.Context, workflows.Occurrence) (SendResult, error)
+	send  func(context.Context, workflows.Occurrence) (workflows.SendResult, error)
 	clear func(context.Context, string, workflows.SourceClear) error
 	ready func(context.Context) error
 }
 
-func (f incidentsFunc) Send(ctx context.Context, occ workflows.Occurrence) (SendResult, error) {
+func (f incidentsFunc) Send(ctx context.Context, occ workflows.Occurrence) (workflows.SendResult, error) {
 	if f.send != nil {
 		return f.send(ctx, occ)
 	}
 	fp := incident.Fingerprint(occ.Alert)
-	return SendResult{IncidentID: incident.ID(fp), WorkflowID: workflows.IncidentWorkflowID(fp), RunID: "run-1", New: true}, nil
+	return workflows.SendResult{IncidentID: incident.ID(fp), WorkflowID: workflows.IncidentWorkflowID(fp), RunID: "run-1", New: true}, nil
 }
 
 func (f incidentsFunc) Clear(ctx context.Context, fp string, c workflows.SourceClear) error {
@@ -59,7 +59,7 @@ type recorder struct {
 
 func newRecorder() *recorder {
 	r := &recorder{clears: map[string]workflows.SourceClear{}}
-	r.incidentsFunc.send = func(ctx context.Context, occ workflows.Occurrence) (SendResult, error) {
+	r.incidentsFunc.send = func(ctx context.Context, occ workflows.Occurrence) (workflows.SendResult, error) {
 		r.mu.Lock()
 		r.occs = append(r.occs, occ)
 		r.mu.Unlock()

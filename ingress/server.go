@@ -22,7 +22,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/irflow/irflow/incident"
-	"github.com/irflow/irflow/internal/incidents"
 	"github.com/irflow/irflow/workflows"
 )
 
@@ -31,16 +30,13 @@ import (
 type Incidents interface {
 	// Send SignalWithStarts incident-<fingerprint of occ.Alert> with an
 	// occurrence signal and returns after Temporal accepted it (durable).
-	Send(ctx context.Context, occ workflows.Occurrence) (SendResult, error)
+	Send(ctx context.Context, occ workflows.Occurrence) (workflows.SendResult, error)
 	// Clear signals a running incident that its source says the condition is
 	// gone; an *incident.Error ENOTFOUND when no incident is running.
 	Clear(ctx context.Context, fingerprint string, c workflows.SourceClear) error
 	// Ready returns nil when Temporal is reachable.
 	Ready(ctx context.Context) error
 }
-
-// SendResult is what Temporal said about one signal; *incidents.Client returns it.
-type SendResult = incidents.SendResult
 
 // Config configures the ingress server. NewServer fills defaults.
 type Config struct {

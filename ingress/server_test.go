@@ -194,7 +194,9 @@ func TestTemporalDown(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			down := incidentsFunc{
-				send:  func(context.Context, workflows.Occurrence) (SendResult, error) { return SendResult{}, tt.err },
+				send: func(context.Context, workflows.Occurrence) (workflows.SendResult, error) {
+					return workflows.SendResult{}, tt.err
+				},
 				clear: func(context.Context, string, workflows.SourceClear) error { return tt.err },
 				ready: func(context.Context) error { return tt.err },
 			}

@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/irflow/irflow/incident"
-	"github.com/irflow/irflow/internal/incidents"
 	"github.com/irflow/irflow/internal/testenv"
 	"github.com/irflow/irflow/internal/workerapp"
+	"github.com/irflow/irflow/workflows"
 )
 
 func TestMain(m *testing.M) { testenv.Run(m) }
@@ -54,7 +54,7 @@ func TestCLIAlertLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res incidents.SendResult
+	var res workflows.SendResult
 	if err := json.Unmarshal([]byte(out), &res); err != nil || res.IncidentID != id || res.New {
 		t.Fatalf("second send = %q (%v), want the same incident, not new", out, err)
 	}

@@ -15,10 +15,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/irflow/irflow/internal/client"
 	"github.com/irflow/irflow/internal/config"
 	"github.com/irflow/irflow/internal/demologs"
 	"github.com/irflow/irflow/internal/devstack"
-	"github.com/irflow/irflow/internal/incidents"
 	"github.com/irflow/irflow/internal/opensearch"
 	"github.com/irflow/irflow/internal/workerapp"
 )
@@ -159,7 +159,7 @@ func runDev(cmd *cobra.Command, o devOptions) error {
 	if !strings.HasPrefix(token, "/") {
 		bearer = "<one of your configured tokens>"
 	}
-	ic := incidents.New(w.Client, "default")
+	ic := client.New(w.Client, "default")
 	h, wait, err := newIngress(cfg, ic, logger)
 	if err != nil {
 		return err

@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/irflow/irflow/incident"
-	"github.com/irflow/irflow/internal/incidents"
+	"github.com/irflow/irflow/internal/client"
 	"github.com/irflow/irflow/workflows"
 )
 
@@ -41,7 +41,7 @@ func newListCmd(g *globals) *cobra.Command {
 		Short: "List incidents from Temporal visibility (search attributes), newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f := incidents.ListFilter{Rule: rule, Env: env, Limit: limit}
+			f := workflows.ListFilter{Rule: rule, Env: env, Limit: limit}
 			if status != "" {
 				st, err := incident.ParseStatus(status)
 				if err != nil {
@@ -69,7 +69,7 @@ func newListCmd(g *globals) *cobra.Command {
 			}
 			if asJSON {
 				if list == nil {
-					list = []incidents.Summary{}
+					list = []workflows.Summary{}
 				}
 				return printJSON(cmd.OutOrStdout(), list)
 			}
@@ -181,7 +181,7 @@ func requireBy(by string) error {
 }
 
 // updateCmd builds ack/resolve/snooze/rescan: dial, call, print the result.
-func updateCmd(g *globals, use, short string, setup func(*cobra.Command), call func(*cobra.Command, *incidents.Client, string) (incident.Incident, error), done string) *cobra.Command {
+func updateCmd(g *globals, use, short string, setup func(*cobra.Command), call func(*cobra.Command, *client.Client, string) (incident.Incident, error), done string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
@@ -211,7 +211,7 @@ func newAckCmd(g *globals) *cobra.Command {
 			byFlag(c, &by)
 			c.Flags().StringVar(&note, "note", "", "a note for the timeline")
 		},
-		func(cmd *cobra.Command, ic *incidents.Client, id string) (incident.Incident, error) {
+		func(cmd *cobra.Command, ic *client.Client, id string) (incident.Incident, error) {
 			if err := requireBy(by); err != nil {
 				return incident.Incident{}, err
 			}
@@ -225,7 +225,7 @@ func newResolveCmd(g *globals) *cobra.Command {
 	var by, note string
 	return updateCmd(g, "resolve ID --by NAME [--note TEXT]", "Resolve an incident: it is archived and closed",
 		func(c *cobra.Command) { byFlag(c, &by); c.Flags().StringVar(&note, "note", "", "what was done") },
-		func(cmd *cobra.Command, ic *incidents.Client, id string) (incident.Incident, error) {
+		func(cmd *cobra.Command, ic *client.Client, id string) (incident.Incident, error) {
 			if err := requireBy(by); err != nil {
 				return incident.Incident{}, err
 			}
@@ -243,7 +243,7 @@ func newSnoozeCmd(g *globals) *cobra.Command {
 			byFlag(c, &by)
 			c.Flags().DurationVar(&dur, "for", 0, "how long, like 30m or 2h")
 		},
-		func(cmd *cobra.Command, ic *incidents.Client, id string) (incident.Incident, error) {
+		func(cmd *cobra.Command, ic *client.Client, id string) (incident.Incident, error) {
 			if err := requireBy(by); err != nil {
 				return incident.Incident{}, err
 			}
@@ -260,7 +260,7 @@ func newRescanCmd(g *globals) *cobra.Command {
 	var by string
 	return updateCmd(g, "rescan ID --by NAME", "Re-run the incident's source check now",
 		func(c *cobra.Command) { byFlag(c, &by) },
-		func(cmd *cobra.Command, ic *incidents.Client, id string) (incident.Incident, error) {
+		func(cmd *cobra.Command, ic *client.Client, id string) (incident.Incident, error) {
 			if err := requireBy(by); err != nil {
 				return incident.Incident{}, err
 			}

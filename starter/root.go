@@ -6,12 +6,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/client"
+	temporalclient "go.temporal.io/sdk/client"
 
 	"github.com/irflow/irflow/incident"
+	"github.com/irflow/irflow/internal/client"
 	"github.com/irflow/irflow/internal/config"
 	"github.com/irflow/irflow/internal/devstack"
-	"github.com/irflow/irflow/internal/incidents"
 )
 
 // globals are the flags every Temporal-facing command shares.
@@ -50,7 +50,7 @@ func newRootCmd() *cobra.Command {
 }
 
 // dial connects to Temporal or says clearly that it cannot.
-func (g *globals) dial(ctx context.Context) (*incidents.Client, func(), error) {
+func (g *globals) dial(ctx context.Context) (*client.Client, func(), error) {
 	opts, err := config.Temporal{Address: g.address, Namespace: g.namespace, APIKey: g.apiKey}.ClientOptions()
 	if err != nil {
 		return nil, nil, err
@@ -58,11 +58,11 @@ func (g *globals) dial(ctx context.Context) (*incidents.Client, func(), error) {
 	opts.Logger = devstack.QuietLogger
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
-	c, err := client.DialContext(ctx, opts)
+	c, err := temporalclient.DialContext(ctx, opts)
 	if err != nil {
 		return nil, nil, incident.Errorf(incident.EUNAVAILABLE, "cannot reach Temporal at %s (namespace %s): %v\nIs `make run` (or your cluster) up? Set --address or %s.", g.address, g.namespace, err, config.EnvTemporalAddress)
 	}
-	return incidents.New(c, g.namespace), c.Close, nil
+	return client.New(c, g.namespace), c.Close, nil
 }
 
 func (g *globals) ctx(cmd *cobra.Command) (context.Context, context.CancelFunc) {

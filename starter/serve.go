@@ -18,8 +18,8 @@ import (
 	"github.com/irflow/irflow/incident"
 	"github.com/irflow/irflow/ingress"
 	"github.com/irflow/irflow/ingress/slackapp"
+	"github.com/irflow/irflow/internal/client"
 	"github.com/irflow/irflow/internal/config"
-	"github.com/irflow/irflow/internal/incidents"
 )
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -70,7 +70,7 @@ A 2xx means the alert is durably in Temporal. See docs/ingress.md.`,
 
 // newIngress builds the HTTP ingress, with the Slack handlers mounted when a
 // signing secret is configured. wait lets in-flight Slack button work finish.
-func newIngress(cfg config.Config, ic *incidents.Client, logger *slog.Logger) (http.Handler, func(), error) {
+func newIngress(cfg config.Config, ic *client.Client, logger *slog.Logger) (http.Handler, func(), error) {
 	srv, err := ingress.NewServer(cfg.IngressConfig(), ic, logger)
 	if err != nil {
 		return nil, nil, fmt.Errorf("ingress.%s", incident.ErrorMessage(err))

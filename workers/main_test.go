@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/irflow/irflow/incident"
-	"github.com/irflow/irflow/internal/incidents"
+	"github.com/irflow/irflow/internal/client"
 	"github.com/irflow/irflow/internal/testenv"
 	"github.com/irflow/irflow/workflows"
 )
@@ -88,7 +88,7 @@ incident:
 
 	var first, second syncBuffer
 	w1 := startWorker(t, env, &first)
-	ic := incidents.New(c, "default")
+	ic := client.New(c, "default")
 	alert := incident.Alert{Source: "test", Rule: "killed worker " + time.Now().Format(time.RFC3339Nano), Severity: incident.SeverityHigh}
 	sent, err := ic.Send(context.Background(), workflows.Occurrence{Count: 1, Alert: alert})
 	if err != nil {

@@ -14,12 +14,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"go.temporal.io/sdk/client"
+	temporalclient "go.temporal.io/sdk/client"
 
 	"github.com/irflow/irflow/activities"
 	"github.com/irflow/irflow/incident"
+	"github.com/irflow/irflow/internal/client"
 	"github.com/irflow/irflow/internal/config"
-	"github.com/irflow/irflow/internal/incidents"
 	"github.com/irflow/irflow/internal/testenv"
 	"github.com/irflow/irflow/internal/workerapp"
 	"github.com/irflow/irflow/workflows"
@@ -33,13 +33,13 @@ func alertFor(t *testing.T) incident.Alert {
 }
 
 // cleanupIncident terminates the test's incident so no timer outlives the test.
-func cleanupIncident(t *testing.T, c client.Client, id string) {
+func cleanupIncident(t *testing.T, c temporalclient.Client, id string) {
 	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), id, "", "test over") })
 }
 
 // logRuns logs the event types of every run of an incident (the last tail of
 // each, or all when tail is 0), so a failure shows what the workflow did.
-func logRuns(t *testing.T, c client.Client, id string, tail int) {
+func logRuns(t *testing.T, c temporalclient.Client, id string, tail int) {
 	t.Helper()
 	for _, run := range runsOf(t, c, id) {
 		h := history(t, c, id, run)
@@ -56,20 +56,20 @@ func logRuns(t *testing.T, c client.Client, id string, tail int) {
 }
 
 // waitClosed waits, at most a minute, for the incident's latest run to finish.
-func waitClosed(t *testing.T, c client.Client, id string, out any) error {
+func waitClosed(t *testing.T, c temporalclient.Client, id string, out any) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	err := c.GetWorkflow(ctx, id, "").Get(ctx, out)
 	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
-		inc, _ := incidents.New(c, "default").Get(context.Background(), id)
+		inc, _ := client.New(c, "default").Get(context.Background(), id)
 		logRuns(t, c, id, 0)
 		t.Fatalf("incident %s still open after a minute: status %s, timeline %+v", id, inc.Status, inc.Timeline)
 	}
 	return err
 }
 
-func mustGet(t *testing.T, ic *incidents.Client, id string) incident.Incident {
+func mustGet(t *testing.T, ic *client.Client, id string) incident.Incident {
 	t.Helper()
 	inc, err := ic.Get(context.Background(), id)
 	if err != nil {
@@ -82,12 +82,12 @@ func TestDevServerConcurrentSendsFoldIntoOneIncident(t *testing.T) {
 	c := testenv.Client(t)
 	rec := &testenv.Recorder{}
 	testenv.Worker(t, c, func(m *workerapp.Main) { m.Notifier = rec })
-	ic := incidents.New(c, "default")
+	ic := client.New(c, "default")
 	alert := alertFor(t)
 
 	const n = 50
 	var wg sync.WaitGroup
-	results := make([]incidents.SendResult, n)
+	results := make([]workflows.SendResult, n)
 	errs := make([]error, n)
 	for i := range n {
 		wg.Add(1)
@@ -120,7 +120,7 @@ func TestDevServerConcurrentSendsFoldIntoOneIncident(t *testing.T) {
 	if posts := rec.For(id, "Post"); len(posts) != 1 {
 		t.Errorf("%d posts, want 1", len(posts))
 	}
-	list, err := ic.List(context.Background(), incidents.ListFilter{Rule: alert.Rule})
+	list, err := ic.List(context.Background(), workflows.ListFilter{Rule: alert.Rule})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestDevServerAckResolveArchivesToS3(t *testing.T) {
 		m.Config.Archive.URL = "s3://irflow-archive/incidents"
 		m.Config.Archive.S3.Endpoint = endpoint
 	})
-	ic := incidents.New(c, "default")
+	ic := client.New(c, "default")
 	ctx := context.Background()
 	sent, err := ic.Send(ctx, workflows.Occurrence{Count: 1, Alert: alertFor(t)})
 	if err != nil {
@@ -215,7 +215,7 @@ func TestDevServerWorkerRestartMidEscalation(t *testing.T) {
 		m.Config.Incident.RescanInterval = 0
 	}
 	first := testenv.Worker(t, c, policy)
-	ic := incidents.New(c, "default")
+	ic := client.New(c, "default")
 	sent, err := ic.Send(context.Background(), workflows.Occurrence{Count: 1, Alert: alertFor(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +259,7 @@ func TestDevServerContinueAsNewAndRefire(t *testing.T) {
 		m.Config.Incident.MaxSignalsPerRun = 10
 		m.Config.Incident.NotifyInterval = 0
 	})
-	ic := incidents.New(c, "default")
+	ic := client.New(c, "default")
 	ctx := context.Background()
 	alert := alertFor(t)
 	first, err := ic.Send(ctx, workflows.Occurrence{Count: 1, Alert: alert})
@@ -304,7 +304,7 @@ func TestDevServerContinueAsNewAndRefire(t *testing.T) {
 }
 
 func TestDevServerUnknownIncident(t *testing.T) {
-	ic := incidents.New(testenv.Client(t), "default")
+	ic := client.New(testenv.Client(t), "default")
 	_, err := ic.Get(context.Background(), "nosuchthing")
 	if err == nil || err.Error() != "no incident incident-nosuchthing" || incident.ErrorCode(err) != incident.ENOTFOUND {
 		t.Fatalf("err = %v", err)
@@ -326,7 +326,7 @@ func TestDevServerStormAcrossContinueAsNew(t *testing.T) {
 		m.Config.Incident.NotifyInterval = config.Duration(time.Second)
 		m.Config.Incident.MaxSignalsPerRun = 1500
 	})
-	ic := incidents.New(c, "default")
+	ic := client.New(c, "default")
 	alert := alertFor(t)
 	const total, senders = 5000, 50
 	var wg sync.WaitGroup
@@ -390,7 +390,7 @@ func TestDevServerEscalationPagesSNS(t *testing.T) {
 			{After: config.Duration(time.Second), Targets: []incident.Target{{SNSTopic: missing}}},
 		}
 	})
-	ic := incidents.New(c, "default")
+	ic := client.New(c, "default")
 	sent, err := ic.Send(context.Background(), workflows.Occurrence{Count: 1, Alert: alertFor(t)})
 	if err != nil {
 		t.Fatal(err)

@@ -11,13 +11,13 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/client"
+	temporalclient "go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/irflow/irflow/incident"
+	"github.com/irflow/irflow/internal/client"
 	"github.com/irflow/irflow/internal/config"
-	"github.com/irflow/irflow/internal/incidents"
 	"github.com/irflow/irflow/internal/testenv"
 	"github.com/irflow/irflow/internal/workerapp"
 	"github.com/irflow/irflow/workflows"
@@ -60,7 +60,7 @@ func TestReplayFreshHistories(t *testing.T) {
 		m.Config.Incident.RescanInterval = config.Duration(time.Second)
 		m.Config.Incident.Escalation.Levels = []config.Level{{After: config.Duration(time.Second), Targets: []incident.Target{{UserGroup: "S1"}}}}
 	})
-	ic := incidents.New(c, "default")
+	ic := client.New(c, "default")
 	ctx := context.Background()
 	for _, sc := range []struct {
 		name string
@@ -124,7 +124,7 @@ func TestReplayFreshHistories(t *testing.T) {
 	}
 }
 
-func mustSend(t *testing.T, ic *incidents.Client, a incident.Alert) incidents.SendResult {
+func mustSend(t *testing.T, ic *client.Client, a incident.Alert) workflows.SendResult {
 	t.Helper()
 	s, err := ic.Send(context.Background(), workflows.Occurrence{Count: 1, Alert: a})
 	if err != nil {
@@ -143,7 +143,7 @@ func ok(t *testing.T) func(incident.Incident, error) {
 	}
 }
 
-func runsOf(t *testing.T, c client.Client, id string) []string {
+func runsOf(t *testing.T, c temporalclient.Client, id string) []string {
 	var runs []string
 	testenv.Eventually(t, 10*time.Second, "visibility of every run", func() bool {
 		resp, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
@@ -161,7 +161,7 @@ func runsOf(t *testing.T, c client.Client, id string) []string {
 	return runs
 }
 
-func history(t *testing.T, c client.Client, id, runID string) *historypb.History {
+func history(t *testing.T, c temporalclient.Client, id, runID string) *historypb.History {
 	it := c.GetWorkflowHistory(context.Background(), id, runID, false, 0)
 	h := &historypb.History{}
 	for it.HasNext() {

@@ -11,11 +11,11 @@ import (
 
 	opensearchgo "github.com/opensearch-project/opensearch-go/v2"
 	"github.com/opensearch-project/opensearch-go/v2/opensearchapi"
-	"go.temporal.io/sdk/client"
+	temporalclient "go.temporal.io/sdk/client"
 
 	"github.com/irflow/irflow/activities"
 	"github.com/irflow/irflow/incident"
-	"github.com/irflow/irflow/internal/incidents"
+	"github.com/irflow/irflow/internal/client"
 	"github.com/irflow/irflow/internal/opensearch"
 	"github.com/irflow/irflow/internal/testenv"
 	"github.com/irflow/irflow/internal/workerapp"
@@ -65,11 +65,11 @@ func indexEvents(t *testing.T, os *opensearchgo.Client, index, ip string, at ...
 
 // kick runs the workflow a rule's Schedule starts, and waits for the sweep
 // workflow to count sweep n.
-func kick(t *testing.T, c client.Client, rule activities.RuleRef, n int) workflows.RuleSweepStatus {
+func kick(t *testing.T, c temporalclient.Client, rule activities.RuleRef, n int) workflows.RuleSweepStatus {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: workflows.TaskQueue},
+	run, err := c.ExecuteWorkflow(ctx, temporalclient.StartWorkflowOptions{TaskQueue: workflows.TaskQueue},
 		workflows.RuleKickWorkflowName, workflows.SweepRequest{Rule: rule})
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +147,7 @@ realert: {minutes: 0}
 
 	id := incident.ID(incident.Fingerprint(incident.Alert{Source: "rules", Rule: name, QueryKey: map[string]string{"ip": "192.0.2.1"}}))
 	cleanupIncident(t, c, id)
-	ic := incidents.New(c, "default")
+	ic := client.New(c, "default")
 	var inc incident.Incident
 	testenv.Eventually(t, 20*time.Second, "incident notified", func() bool {
 		var err error

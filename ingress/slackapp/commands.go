@@ -68,7 +68,7 @@ func (h *Handler) run(ctx context.Context, cmd command) string {
 	by := Actor(cmd.user, cmd.userName)
 	sub, args := strings.ToLower(args[0]), args[1:]
 	if sub == "list" {
-		f := ListFilter{Limit: listLimit}
+		f := workflows.ListFilter{Limit: listLimit}
 		if len(args) > 0 {
 			st, err := incident.ParseStatus(args[0])
 			if err != nil {

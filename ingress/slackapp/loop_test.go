@@ -1,6 +1,6 @@
 package slackapp_test
 
-// The full Slack loop on the real Temporal dev server: incidents.Client.Send →
+// The full Slack loop on the real Temporal dev server: client.Client.Send →
 // the real worker (IncidentWorkflow, local notify activity) → the real Slack
 // notifier → slackfake; a signed button press → the real handler → the
 // workflow's acknowledge update → the message edited in the fake.
@@ -21,13 +21,13 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
+	temporalclient "go.temporal.io/sdk/client"
 
 	irslack "github.com/irflow/irflow/activities/slack"
 	"github.com/irflow/irflow/incident"
 	"github.com/irflow/irflow/ingress/slackapp"
+	"github.com/irflow/irflow/internal/client"
 	"github.com/irflow/irflow/internal/config"
-	"github.com/irflow/irflow/internal/incidents"
 	"github.com/irflow/irflow/internal/slackfake"
 	"github.com/irflow/irflow/internal/testenv"
 	"github.com/irflow/irflow/internal/workerapp"
@@ -46,8 +46,8 @@ const (
 // Tests using it run one at a time: every worker polls the same task queue.
 type loop struct {
 	fake *slackfake.Fake
-	c    client.Client
-	ic   *incidents.Client
+	c    temporalclient.Client
+	ic   *client.Client
 }
 
 // MustLoop starts a fake Slack with the example config's channels and a real
@@ -73,12 +73,12 @@ func MustLoop(tb testing.TB, notifyInterval time.Duration) *loop {
 		m.Config.Incident.NotifyInterval = config.Duration(notifyInterval)
 		m.Notifier = n
 	})
-	return &loop{fake: fake, c: c, ic: incidents.New(c, "default")}
+	return &loop{fake: fake, c: c, ic: client.New(c, "default")}
 }
 
 // send opens (or adds to) this test's incident and ends it when the test ends,
 // before the worker stops, so no later test's worker picks up its timers.
-func (l *loop) send(tb testing.TB, count int) incidents.SendResult {
+func (l *loop) send(tb testing.TB, count int) workflows.SendResult {
 	tb.Helper()
 	res, err := l.ic.Send(context.Background(), workflows.Occurrence{Count: count, Alert: l.alert(tb)})
 	if err != nil {

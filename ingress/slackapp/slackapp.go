@@ -28,7 +28,6 @@ import (
 
 	irslack "github.com/irflow/irflow/activities/slack"
 	"github.com/irflow/irflow/incident"
-	"github.com/irflow/irflow/internal/incidents"
 	"github.com/irflow/irflow/workflows"
 )
 
@@ -39,11 +38,8 @@ type Incidents interface {
 	Snooze(ctx context.Context, id string, req workflows.SnoozeRequest) (incident.Incident, error)
 	Rescan(ctx context.Context, id string, req workflows.RescanRequest) (incident.Incident, error)
 	Get(ctx context.Context, id string) (incident.Incident, error)
-	ListIncidents(ctx context.Context, f ListFilter) ([]incident.Incident, error)
+	ListIncidents(ctx context.Context, f workflows.ListFilter) ([]incident.Incident, error)
 }
-
-// ListFilter narrows ListIncidents. An empty Status means every status.
-type ListFilter = incidents.ListFilter
 
 // Paths the handler serves.
 const (

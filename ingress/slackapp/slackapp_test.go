@@ -111,7 +111,7 @@ func (f *fakeIncidents) Get(_ context.Context, id string) (incident.Incident, er
 	return *inc, nil
 }
 
-func (f *fakeIncidents) ListIncidents(_ context.Context, lf ListFilter) ([]incident.Incident, error) {
+func (f *fakeIncidents) ListIncidents(_ context.Context, lf workflows.ListFilter) ([]incident.Incident, error) {
 	f.record("list status=%q limit=%d", lf.Status, lf.Limit)
 	f.mu.Lock()
 	defer f.mu.Unlock()

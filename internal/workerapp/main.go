@@ -18,15 +18,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.temporal.io/sdk/client"
+	temporalclient "go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/irflow/irflow/activities"
 	"github.com/irflow/irflow/activities/slack"
 	"github.com/irflow/irflow/incident"
+	"github.com/irflow/irflow/internal/client"
 	"github.com/irflow/irflow/internal/config"
-	"github.com/irflow/irflow/internal/incidents"
 	"github.com/irflow/irflow/internal/opensearch"
 	"github.com/irflow/irflow/workflows"
 )
@@ -41,7 +41,7 @@ type Main struct {
 	// Console is where the console notifier writes when no notifier is set.
 	Console io.Writer
 	// Client, when set, is used instead of dialing Temporal (and not closed).
-	Client client.Client
+	Client temporalclient.Client
 	// SNS, when set, is the pager's client instead of one built from the AWS config.
 	SNS *sns.Client
 	// Checkers and Default re-scan alerts by source.
@@ -73,7 +73,7 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		opts.Logger = log.NewStructuredLogger(m.Logger)
 		opts.MetricsHandler = NewMetricsHandler(m.Registry)
-		c, err := client.DialContext(ctx, opts)
+		c, err := temporalclient.DialContext(ctx, opts)
 		if err != nil {
 			return fmt.Errorf("dial temporal at %s (namespace %s): %w", m.Config.Temporal.Address, m.Config.Temporal.Namespace, err)
 		}
@@ -110,7 +110,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ic := incidents.New(m.Client, m.Config.Temporal.Namespace)
+	ic := client.New(m.Client, m.Config.Temporal.Namespace)
 	Register(m.worker, Deps{
 		Policy: m.Config.Policy(), Notifier: notifier, Store: store, SNS: snsClient,
 		Checkers: checkers, Default: m.Default, Temporal: m.Client,
@@ -170,7 +170,7 @@ func (m *Main) serveHTTP(addr string) error {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if _, err := m.Client.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		if _, err := m.Client.CheckHealth(ctx, &temporalclient.CheckHealthRequest{}); err != nil {
 			http.Error(w, "temporal unreachable: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}

@@ -21,15 +21,15 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/client"
+	temporalclient "go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/irflow/irflow/activities"
 	"github.com/irflow/irflow/incident"
+	"github.com/irflow/irflow/internal/client"
 	"github.com/irflow/irflow/internal/config"
 	"github.com/irflow/irflow/internal/devstack"
-	"github.com/irflow/irflow/internal/incidents"
 	"github.com/irflow/irflow/internal/workerapp"
 	"github.com/irflow/irflow/workflows"
 )
@@ -159,8 +159,8 @@ type env struct {
 	home   string
 	runID  string
 	srv    *devstack.Temporal
-	c      client.Client
-	ic     *incidents.Client
+	c      temporalclient.Client
+	ic     *client.Client
 	arr    *arrivals
 	worker *workerapp.Main
 }
@@ -178,7 +178,7 @@ var sections []section
 func (e *env) rawRate(tag string, n, conc int) (float64, error) {
 	return rate(n, conc, func(i int) error {
 		_, err := e.c.SignalWithStartWorkflow(e.ctx, fmt.Sprintf("raw-%s-%s-%d", e.runID, tag, i), workflows.SignalOccurrence, nil,
-			client.StartWorkflowOptions{TaskQueue: baselineQueue}, "BenchEmpty")
+			temporalclient.StartWorkflowOptions{TaskQueue: baselineQueue}, "BenchEmpty")
 		return err
 	})
 }
@@ -203,7 +203,7 @@ func run() error {
 		return err
 	}
 	defer srv.Stop()
-	c, err := client.Dial(client.Options{HostPort: srv.Address, Logger: devstack.QuietLogger})
+	c, err := temporalclient.Dial(temporalclient.Options{HostPort: srv.Address, Logger: devstack.QuietLogger})
 	if err != nil {
 		return err
 	}
@@ -227,7 +227,7 @@ func run() error {
 		return err
 	}
 	defer w.Close()
-	e := &env{ctx: ctx, home: home, runID: time.Now().Format("150405"), srv: srv, c: c, ic: incidents.New(c, "default"), arr: arr, worker: w}
+	e := &env{ctx: ctx, home: home, runID: time.Now().Format("150405"), srv: srv, c: c, ic: client.New(c, "default"), arr: arr, worker: w}
 
 	out := map[string]any{
 		"machine": map[string]any{"cpus": runtime.NumCPU(), "go": runtime.Version(), "temporal_cli": devstack.TemporalVersion, "sqlite": "wal, synchronous=normal"},
@@ -332,7 +332,7 @@ func benchIncident(e *env) (map[string]any, error) {
 		id := fmt.Sprintf("floor-%s-%d", runID, i)
 		ch := arr.wait(id)
 		t0 := time.Now()
-		if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: baselineQueue}, "BenchFirstActivity", id); err != nil {
+		if _, err := c.ExecuteWorkflow(ctx, temporalclient.StartWorkflowOptions{ID: id, TaskQueue: baselineQueue}, "BenchFirstActivity", id); err != nil {
 			return nil, err
 		}
 		floor = append(floor, (<-ch).Sub(t0))
@@ -355,7 +355,7 @@ func benchIncident(e *env) (map[string]any, error) {
 
 	return map[string]any{
 		"incident_throughput": map[string]any{
-			"what":                    "distinct alerts/s through incidents.Client.Send (SignalWithStart of IncidentWorkflow) vs a raw SignalWithStart loop on an empty workflow; median of 3 interleaved rounds",
+			"what":                    "distinct alerts/s through client.Client.Send (SignalWithStart of IncidentWorkflow) vs a raw SignalWithStart loop on an empty workflow; median of 3 interleaved rounds",
 			"clients":                 conc,
 			"per_round":               n,
 			"raw_signal_with_start_s": round2(rawMed),

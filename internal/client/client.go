@@ -1,8 +1,8 @@
-// Package incidents is the client side of the incident workflow: send alerts,
+// Package client is the client side of the incident workflow: send alerts,
 // list, show, acknowledge, resolve, snooze and re-scan incidents. The operator
 // CLI, HTTP ingress and Slack handlers all go through it, and it turns Temporal's
 // errors into *incident.Error values people can read.
-package incidents
+package client
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/client"
+	temporalclient "go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
@@ -28,27 +28,18 @@ import (
 
 // Client talks to the incident workflows of one namespace.
 type Client struct {
-	Temporal  client.Client
+	Temporal  temporalclient.Client
 	Namespace string
 	// Identity is recorded on requests, for the Temporal Web UI.
 	Identity string
 }
 
 // New returns a client for the namespace ("default" when empty).
-func New(c client.Client, namespace string) *Client {
+func New(c temporalclient.Client, namespace string) *Client {
 	if namespace == "" {
 		namespace = "default"
 	}
 	return &Client{Temporal: c, Namespace: namespace, Identity: "irflow"}
-}
-
-// SendResult says which incident an occurrence went to.
-type SendResult struct {
-	IncidentID string `json:"incident_id"`
-	WorkflowID string `json:"workflow_id"`
-	RunID      string `json:"run_id"`
-	// New is true when this send opened the incident.
-	New bool `json:"new"`
 }
 
 var dataConverter = converter.GetDefaultDataConverter()
@@ -56,9 +47,9 @@ var dataConverter = converter.GetDefaultDataConverter()
 // Send delivers an occurrence to incident-<fingerprint>, starting the workflow if
 // it is not running (SignalWithStart). When it returns nil the occurrence is
 // durably in Temporal's history.
-func (c *Client) Send(ctx context.Context, occ workflows.Occurrence) (SendResult, error) {
+func (c *Client) Send(ctx context.Context, occ workflows.Occurrence) (workflows.SendResult, error) {
 	if err := occ.Alert.Validate(); err != nil {
-		return SendResult{}, err
+		return workflows.SendResult{}, err
 	}
 	if occ.Count < 1 {
 		occ.Count = 1
@@ -66,11 +57,11 @@ func (c *Client) Send(ctx context.Context, occ workflows.Occurrence) (SendResult
 	id := workflows.IncidentWorkflowID(incident.Fingerprint(occ.Alert))
 	input, err := dataConverter.ToPayloads(workflows.IncidentInput{Alert: occ.Alert})
 	if err != nil {
-		return SendResult{}, fmt.Errorf("encode incident input: %w", err)
+		return workflows.SendResult{}, fmt.Errorf("encode incident input: %w", err)
 	}
 	signal, err := dataConverter.ToPayloads(occ)
 	if err != nil {
-		return SendResult{}, fmt.Errorf("encode occurrence: %w", err)
+		return workflows.SendResult{}, fmt.Errorf("encode occurrence: %w", err)
 	}
 	req := &workflowservice.SignalWithStartWorkflowExecutionRequest{
 		Namespace:             c.Namespace,
@@ -88,7 +79,7 @@ func (c *Client) Send(ctx context.Context, occ workflows.Occurrence) (SendResult
 	}
 	var resp *workflowservice.SignalWithStartWorkflowExecutionResponse
 	for attempt := 0; ; attempt++ {
-		// The raw call, unlike client.SignalWithStartWorkflow, says whether it started a run.
+		// The raw call, unlike temporalclient.SignalWithStartWorkflow, says whether it started a run.
 		resp, err = c.Temporal.WorkflowService().SignalWithStartWorkflowExecution(ctx, req)
 		// A run that is continuing as new refuses signals for a moment; the next run takes them.
 		if err == nil || attempt == 8 || !strings.Contains(err.Error(), "workflow is closing") {
@@ -96,14 +87,14 @@ func (c *Client) Send(ctx context.Context, occ workflows.Occurrence) (SendResult
 		}
 		select {
 		case <-ctx.Done():
-			return SendResult{}, c.wrap(id, "send alert", ctx.Err())
+			return workflows.SendResult{}, c.wrap(id, "send alert", ctx.Err())
 		case <-time.After(time.Duration(10<<attempt) * time.Millisecond):
 		}
 	}
 	if err != nil {
-		return SendResult{}, c.wrap(id, "send alert", err)
+		return workflows.SendResult{}, c.wrap(id, "send alert", err)
 	}
-	return SendResult{IncidentID: id, WorkflowID: id, RunID: resp.GetRunId(), New: resp.GetStarted()}, nil
+	return workflows.SendResult{IncidentID: id, WorkflowID: id, RunID: resp.GetRunId(), New: resp.GetStarted()}, nil
 }
 
 // startAttributes sets the search attributes at start, so a new incident is
@@ -162,55 +153,14 @@ func (c *Client) Get(ctx context.Context, id string) (incident.Incident, error) 
 	return inc, nil
 }
 
-// ListFilter narrows List.
-type ListFilter struct {
-	Status   incident.Status
-	Severity incident.Severity
-	Rule     string
-	Env      string
-	// Limit caps the result; 0 means 100.
-	Limit int
-}
-
-// Summary is one row of List: what visibility knows without asking the workflow.
-type Summary struct {
-	ID        string    `json:"id"`
-	RunID     string    `json:"run_id"`
-	Status    string    `json:"status"`
-	Severity  string    `json:"severity"`
-	Rule      string    `json:"rule"`
-	Env       string    `json:"env,omitempty"`
-	Category  string    `json:"category,omitempty"`
-	StartedAt time.Time `json:"started_at"`
-	Running   bool      `json:"running"`
-}
-
-// Query is the visibility query for f, exported so `incident list` can print it.
-func (f ListFilter) Query() string {
-	clauses := []string{fmt.Sprintf("WorkflowType = %q", workflows.IncidentWorkflowName)}
-	if f.Status != "" {
-		clauses = append(clauses, fmt.Sprintf("%s = %q", workflows.SearchAttrStatus.GetName(), f.Status))
-	}
-	if f.Severity.Valid() {
-		clauses = append(clauses, fmt.Sprintf("%s = %q", workflows.SearchAttrSeverity.GetName(), f.Severity))
-	}
-	if f.Rule != "" {
-		clauses = append(clauses, fmt.Sprintf("%s = %q", workflows.SearchAttrRule.GetName(), f.Rule))
-	}
-	if f.Env != "" {
-		clauses = append(clauses, fmt.Sprintf("%s = %q", workflows.SearchAttrEnv.GetName(), f.Env))
-	}
-	return strings.Join(clauses, " AND ")
-}
-
 // List returns incidents from visibility, newest first. Continued runs of one
 // incident are folded into its latest run.
-func (c *Client) List(ctx context.Context, f ListFilter) ([]Summary, error) {
+func (c *Client) List(ctx context.Context, f workflows.ListFilter) ([]workflows.Summary, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	var out []Summary
+	var out []workflows.Summary
 	seen := map[string]bool{}
 	var token []byte
 	for len(out) < limit {
@@ -227,7 +177,7 @@ func (c *Client) List(ctx context.Context, f ListFilter) ([]Summary, error) {
 				continue
 			}
 			seen[id] = true
-			s := Summary{ID: id, RunID: e.GetExecution().GetRunId(), Running: running, StartedAt: e.GetStartTime().AsTime()}
+			s := workflows.Summary{ID: id, RunID: e.GetExecution().GetRunId(), Running: running, StartedAt: e.GetStartTime().AsTime()}
 			for k, p := range e.GetSearchAttributes().GetIndexedFields() {
 				var v string
 				if dataConverter.FromPayload(p, &v) != nil {
@@ -286,8 +236,8 @@ func (c *Client) update(ctx context.Context, id, name string, arg any) (incident
 	if err != nil {
 		return incident.Incident{}, err
 	}
-	h, err := c.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: id, UpdateName: name, Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted,
+	h, err := c.Temporal.UpdateWorkflow(ctx, temporalclient.UpdateWorkflowOptions{
+		WorkflowID: id, UpdateName: name, Args: []any{arg}, WaitForStage: temporalclient.WorkflowUpdateStageCompleted,
 	})
 	if err != nil {
 		return incident.Incident{}, c.wrap(id, name, err)
@@ -301,7 +251,7 @@ func (c *Client) update(ctx context.Context, id, name string, arg any) (incident
 
 // Ready returns nil when Temporal answers.
 func (c *Client) Ready(ctx context.Context) error {
-	if _, err := c.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+	if _, err := c.Temporal.CheckHealth(ctx, &temporalclient.CheckHealthRequest{}); err != nil {
 		return incident.Errorf(incident.EUNAVAILABLE, "temporal unreachable: %v", err)
 	}
 	return nil
@@ -346,7 +296,7 @@ func newRequestID() string {
 
 // ListIncidents returns the full state of up to f.Limit (at most 20) incidents,
 // newest first: List, then Get for each. For the Slack slash command.
-func (c *Client) ListIncidents(ctx context.Context, f ListFilter) ([]incident.Incident, error) {
+func (c *Client) ListIncidents(ctx context.Context, f workflows.ListFilter) ([]incident.Incident, error) {
 	if f.Limit <= 0 || f.Limit > 20 {
 		f.Limit = 20
 	}
