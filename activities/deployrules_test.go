@@ -2,6 +2,7 @@ package activities_test
 
 import (
 	"context"
+	"github.com/irflow/irflow/internal/testenv"
 	"io"
 	"log/slog"
 	"testing"
@@ -20,8 +21,8 @@ func TestDeployRulesSweepDemoLogs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts an OpenSearch node")
 	}
-	node := opensearch.MustStartShared(t)
-	client, err := opensearch.NewClient(node.URL())
+	node := testenv.OpenSearch(t)
+	client, err := activities.NewSearchClient(node.URL())
 	if err != nil {
 		t.Fatal(err)
 	}

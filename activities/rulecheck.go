@@ -18,33 +18,10 @@ import (
 // unknown, which neither counts as clean nor resets the count.
 type RuleCheck struct {
 	Search *Search
-	// Rule finds a rule by name (see LoadRules).
+	// Rule finds a rule by name (see rules.LoadByName).
 	Rule func(name string) (*rules.Rule, error)
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
-}
-
-// LoadRules loads every rule file under dirs and returns a lookup by name.
-func LoadRules(dirs ...string) (func(name string) (*rules.Rule, error), error) {
-	files, err := rules.Files(dirs...)
-	if err != nil {
-		return nil, err
-	}
-	byName := map[string]*rules.Rule{}
-	for _, f := range files {
-		r, err := rules.LoadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		byName[r.Name] = r
-	}
-	return func(name string) (*rules.Rule, error) {
-		r, ok := byName[name]
-		if !ok {
-			return nil, fmt.Errorf("rule %q not found in %s", name, strings.Join(dirs, ", "))
-		}
-		return r, nil
-	}, nil
 }
 
 // Check implements Checker.

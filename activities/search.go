@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	opensearchgo "github.com/opensearch-project/opensearch-go/v2"
@@ -16,31 +15,9 @@ import (
 	"github.com/irflow/irflow/rules"
 )
 
-// RuleSource is the source name of alerts raised by rule sweeps; the re-scan
-// checker for it is RuleCheck.
-const RuleSource = "rules"
-
-// RuleRef names a rule file. YAML, when set, is the file's content as applied
-// by `starter schedules apply`, so a worker without the file (or with an older
-// copy) still sweeps what was applied; ${VAR} expansion and imports resolve on
-// the worker, relative to Path.
-type RuleRef struct {
-	Name string `json:"name"`
-	Path string `json:"path"`
-	YAML string `json:"yaml,omitempty"`
-}
-
-// Load parses the rule.
-func (r RuleRef) Load() (*rules.Rule, error) {
-	if r.YAML == "" {
-		return rules.LoadFile(r.Path)
-	}
-	return rules.Parse(r.Path, []byte(r.YAML))
-}
-
 // SweepInput is the argument of Search.SweepRule.
 type SweepInput struct {
-	Rule  RuleRef     `json:"rule"`
+	Rule  rules.Ref   `json:"rule"`
 	State rules.State `json:"state"`
 	// Now is the sweep time (the workflow's clock); the sweep covers
 	// rules.SweepWindow(State, Now).
@@ -82,7 +59,7 @@ func (s *Search) SweepRule(ctx context.Context, in SweepInput) (SweepResult, err
 	}
 	res.State = st
 	for _, m := range ms {
-		res.Alerts = append(res.Alerts, MatchAlert(r, m))
+		res.Alerts = append(res.Alerts, rules.MatchAlert(r, m))
 	}
 	return res, nil
 }
@@ -178,36 +155,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
-}
-
-// MatchAlert turns a rule match into the alert the incident workflow gets. Its
-// fingerprint is source "rules" + rule name + env + the query_key values, so a
-// sweep and ingress agree on the incident.
-func MatchAlert(r *rules.Rule, m rules.Match) incident.Alert {
-	subject, text := r.Render(m)
-	sev, _ := incident.ParseSeverity(r.Severity)
-	a := incident.Alert{
-		Source: RuleSource, Rule: r.Name, Env: r.Env, Category: r.Category, Severity: sev,
-		Title: truncate(subject, incident.MaxTextLen-3), Summary: truncate(text, incident.MaxTextLen-3),
-		QueryKey: QueryKeyValues(r, m.Key), Fields: m.Fields, Time: m.Time,
-	}
-	return a
-}
-
-// QueryKeyValues splits a match key ("a, b") into the rule's query_key fields.
-func QueryKeyValues(r *rules.Rule, key string) map[string]string {
-	if len(r.QueryKey) == 0 {
-		return nil
-	}
-	parts := []string{key}
-	if len(r.QueryKey) > 1 {
-		parts = strings.SplitN(key, ", ", len(r.QueryKey))
-	}
-	out := make(map[string]string, len(r.QueryKey))
-	for i, f := range r.QueryKey {
-		if i < len(parts) {
-			out[f] = parts[i]
-		}
-	}
-	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/irflow/irflow/internal/testenv"
 	"io"
 	"math"
 	"math/rand"
@@ -16,7 +17,6 @@ import (
 	"github.com/opensearch-project/opensearch-go/v2/opensearchapi"
 
 	"github.com/irflow/irflow/activities"
-	"github.com/irflow/irflow/internal/opensearch"
 	"github.com/irflow/irflow/rules"
 )
 
@@ -27,8 +27,8 @@ func mustIndex(t *testing.T, mapping string, events []rules.Event) (*opensearchg
 	if testing.Short() {
 		t.Skip("starts an OpenSearch node")
 	}
-	node := opensearch.MustStartShared(t)
-	c, err := opensearch.NewClient(node.URL())
+	node := testenv.OpenSearch(t)
+	c, err := activities.NewSearchClient(node.URL())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/irflow/irflow/activities"
 	"io"
 	"log/slog"
 	"os"
@@ -227,7 +228,7 @@ func startOpenSearch(ctx context.Context, home string, port int, logger *slog.Lo
 	if err != nil {
 		return nil, fmt.Errorf("start OpenSearch (build it with `make opensearch-jars`, or pass --no-opensearch): %w", err)
 	}
-	client, err := opensearch.NewClient(node.URL())
+	client, err := activities.NewSearchClient(node.URL())
 	if err != nil {
 		node.Stop()
 		return nil, err

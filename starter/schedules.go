@@ -19,7 +19,6 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/irflow/irflow/activities"
 	"github.com/irflow/irflow/incident"
 	"github.com/irflow/irflow/rules"
 	"github.com/irflow/irflow/workflows"
@@ -113,7 +112,7 @@ func ruleSchedules(dir string) ([]desiredSchedule, error) {
 		if err != nil {
 			return nil, err
 		}
-		req := workflows.SweepRequest{Rule: activities.RuleRef{Name: r.Name, Path: abs, YAML: string(y)}}
+		req := workflows.SweepRequest{Rule: rules.Ref{Name: r.Name, Path: abs, YAML: string(y)}}
 		out = append(out, desiredSchedule{
 			id:    workflows.RuleScheduleID(r.Name),
 			every: r.RunEvery,

@@ -28,8 +28,8 @@ import (
 
 // RuleSweepInput is the sweep workflow's argument, and what continue-as-new carries.
 type RuleSweepInput struct {
-	Rule  activities.RuleRef `json:"rule"`
-	State rules.State        `json:"state"`
+	Rule  rules.Ref   `json:"rule"`
+	State rules.State `json:"state"`
 	// Sweeps counts sweeps over all runs, for the status query.
 	Sweeps int `json:"sweeps"`
 	// Pending is set when a kick arrived just before continue-as-new: the new
@@ -44,7 +44,7 @@ type RuleSweepInput struct {
 // RuleKickWorkflow. A non-empty Rule replaces the rule the workflow sweeps
 // (schedules apply changed it).
 type SweepRequest struct {
-	Rule activities.RuleRef `json:"rule"`
+	Rule rules.Ref `json:"rule"`
 }
 
 // RuleSweepStatus is what QueryRuleSweep returns.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/irflow/irflow/activities"
+	"github.com/irflow/irflow/rules"
 	"io"
 	"strings"
 	"testing"
@@ -13,10 +15,8 @@ import (
 	"github.com/opensearch-project/opensearch-go/v2/opensearchapi"
 	temporalclient "go.temporal.io/sdk/client"
 
-	"github.com/irflow/irflow/activities"
 	"github.com/irflow/irflow/incident"
 	"github.com/irflow/irflow/internal/client"
-	"github.com/irflow/irflow/internal/opensearch"
 	"github.com/irflow/irflow/internal/testenv"
 	"github.com/irflow/irflow/internal/workerapp"
 	"github.com/irflow/irflow/workflows"
@@ -26,8 +26,8 @@ import (
 // with ip as a keyword.
 func mustOpenSearch(t *testing.T) (*opensearchgo.Client, string, string) {
 	t.Helper()
-	node := opensearch.MustStartShared(t)
-	os, err := opensearch.NewClient(node.URL())
+	node := testenv.OpenSearch(t)
+	os, err := activities.NewSearchClient(node.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func indexEvents(t *testing.T, os *opensearchgo.Client, index, ip string, at ...
 
 // kick runs the workflow a rule's Schedule starts, and waits for the sweep
 // workflow to count sweep n.
-func kick(t *testing.T, c temporalclient.Client, rule activities.RuleRef, n int) workflows.RuleSweepStatus {
+func kick(t *testing.T, c temporalclient.Client, rule rules.Ref, n int) workflows.RuleSweepStatus {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -99,7 +99,7 @@ func TestRuleSweepSurvivesWorkerRestart(t *testing.T) {
 	c := testenv.Client(t)
 	os, url, index := mustOpenSearch(t)
 	name := fmt.Sprintf("restart-burst-%d", time.Now().UnixNano())
-	rule := activities.RuleRef{Name: name, Path: "restart-burst.yaml", YAML: fmt.Sprintf(`name: %s
+	rule := rules.Ref{Name: name, Path: "restart-burst.yaml", YAML: fmt.Sprintf(`name: %s
 type: frequency
 index: %s
 num_events: 5

@@ -45,7 +45,7 @@ func (m *memSearch) sweep(_ context.Context, in activities.SweepInput) (activiti
 	}
 	res := activities.SweepResult{State: st, Start: start, End: end, Queries: 1}
 	for _, mt := range ms {
-		res.Alerts = append(res.Alerts, activities.MatchAlert(r, mt))
+		res.Alerts = append(res.Alerts, rules.MatchAlert(r, mt))
 	}
 	return res, nil
 }
@@ -105,7 +105,7 @@ func TestRuleSweepFrequencyWindowSpansSweeps(t *testing.T) {
 	m := &memSearch{}
 	env := m.env(&s)
 	start := env.Now()
-	rule := activities.RuleRef{Name: "burst", Path: "burst.yaml", YAML: `name: burst
+	rule := rules.Ref{Name: "burst", Path: "burst.yaml", YAML: `name: burst
 type: frequency
 index: logs
 num_events: 5
@@ -147,7 +147,7 @@ realert: {minutes: 0}
 
 func TestRuleSweepNewTermSurvivesContinueAsNew(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
-	rule := activities.RuleRef{Name: "new-user", Path: "new-user.yaml", YAML: `name: new-user
+	rule := rules.Ref{Name: "new-user", Path: "new-user.yaml", YAML: `name: new-user
 type: new_term
 index: logs
 fields: [user]

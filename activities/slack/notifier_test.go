@@ -1,42 +1,43 @@
-package slack
+package slack_test
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/irflow/irflow/activities/slack"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/irflow/irflow/activities"
 	"github.com/irflow/irflow/incident"
-	"github.com/irflow/irflow/internal/slackfake"
+	"github.com/irflow/irflow/internal/testenv"
 )
 
-func MustNotifier(tb testing.TB, fake *slackfake.Fake, mutate ...func(*Config)) *Notifier {
+func MustNotifier(tb testing.TB, fake *testenv.Slack, mutate ...func(*slack.Config)) *slack.Notifier {
 	tb.Helper()
-	cfg := Config{
+	cfg := slack.Config{
 		Token:          "xoxb-test",
 		APIURL:         fake.URL(),
 		DefaultChannel: "#alerts",
-		Routes: []Route{
-			{Match: RouteMatch{Category: "waf"}, Channel: "#waf-alerts"},
-			{Match: RouteMatch{Rule: "*5xx*"}, Channel: "#5xx-error-logs"},
+		Routes: []slack.Route{
+			{Match: slack.RouteMatch{Category: "waf"}, Channel: "#waf-alerts"},
+			{Match: slack.RouteMatch{Rule: "*5xx*"}, Channel: "#5xx-error-logs"},
 		},
 		TemporalUIURL: "https://temporal.example.com",
 	}
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	n, err := New(cfg)
+	n, err := slack.New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return n
 }
 
-func newFake(t *testing.T) *slackfake.Fake {
-	f := slackfake.New(t)
+func newFake(t *testing.T) *testenv.Slack {
+	f := testenv.NewSlack(t)
 	for _, c := range []string{"#alerts", "#waf-alerts", "#5xx-error-logs", "#oncall"} {
 		f.AddChannel(c)
 	}
@@ -180,7 +181,7 @@ func TestUpdateEditsInPlace(t *testing.T) {
 func TestEscalationEventMentions(t *testing.T) {
 	fake := newFake(t)
 	oncall := fake.AddUserGroup("sec-oncall", "U1", "U2")
-	n := MustNotifier(t, fake, func(c *Config) { c.EscalationChannel = "#oncall" })
+	n := MustNotifier(t, fake, func(c *slack.Config) { c.EscalationChannel = "#oncall" })
 	ctx := context.Background()
 	inc := recentIncident("sqli", "waf")
 	ref, err := n.Post(ctx, inc)
@@ -250,7 +251,7 @@ func TestErrorsClassified(t *testing.T) {
 	}
 
 	// A route to a channel that does not exist fails Find permanently.
-	n = MustNotifier(t, fake, func(c *Config) { c.DefaultChannel = "#gone" })
+	n = MustNotifier(t, fake, func(c *slack.Config) { c.DefaultChannel = "#gone" })
 	if _, err := n.Find(ctx, recentIncident("disk", "")); !errors.As(err, &perm) {
 		t.Errorf("Find in a missing channel: %v, want PermanentError", err)
 	}
@@ -288,7 +289,7 @@ func TestFindErrorsAndPaging(t *testing.T) {
 		t.Fatal(err)
 	}
 	// More newer messages than one page holds: the announcement is on page 2.
-	for range findPageSize + 5 {
+	for range slack.FindPageSize + 5 {
 		if _, err := n.PostText(ctx, "#5xx-error-logs", "chatter"); err != nil {
 			t.Fatal(err)
 		}

@@ -28,7 +28,6 @@ import (
 	"github.com/irflow/irflow/ingress/slackapp"
 	"github.com/irflow/irflow/internal/client"
 	"github.com/irflow/irflow/internal/config"
-	"github.com/irflow/irflow/internal/slackfake"
 	"github.com/irflow/irflow/internal/testenv"
 	"github.com/irflow/irflow/internal/workerapp"
 	"github.com/irflow/irflow/workflows"
@@ -45,7 +44,7 @@ const (
 // loop is one worker with the real Slack notifier pointed at a fake Slack.
 // Tests using it run one at a time: every worker polls the same task queue.
 type loop struct {
-	fake *slackfake.Fake
+	fake *testenv.Slack
 	c    temporalclient.Client
 	ic   *client.Client
 }
@@ -54,7 +53,7 @@ type loop struct {
 // worker whose notifier posts there, with the given storm edit interval.
 func MustLoop(tb testing.TB, notifyInterval time.Duration) *loop {
 	tb.Helper()
-	fake := slackfake.New(tb)
+	fake := testenv.NewSlack(tb)
 	for _, ch := range []string{"#alerts", "#incident-escalations", "#waf-alerts", routedChan, "#4xx-error-logs"} {
 		fake.AddChannel(ch)
 	}
@@ -103,9 +102,9 @@ func (l *loop) alert(tb testing.TB) incident.Alert {
 
 // posts are the top-level chat.postMessage calls to the routed channel that
 // carry this incident's metadata, failed ones included.
-func (l *loop) posts(tb testing.TB, incidentID string) []slackfake.Call {
+func (l *loop) posts(tb testing.TB, incidentID string) []testenv.SlackCall {
 	tb.Helper()
-	var out []slackfake.Call
+	var out []testenv.SlackCall
 	for _, c := range l.fake.Calls("chat.postMessage") {
 		if c.ThreadTS != "" || len(c.Metadata) == 0 || (c.Channel != routedChan && c.Channel != l.fake.ChannelID(routedChan)) {
 			continue
@@ -124,7 +123,7 @@ func (l *loop) posts(tb testing.TB, incidentID string) []slackfake.Call {
 	return out
 }
 
-func okCalls(calls []slackfake.Call) (ok []slackfake.Call) {
+func okCalls(calls []testenv.SlackCall) (ok []testenv.SlackCall) {
 	for _, c := range calls {
 		if c.Error == "" || c.Error == "response_lost" {
 			ok = append(ok, c)
@@ -134,8 +133,8 @@ func okCalls(calls []slackfake.Call) (ok []slackfake.Call) {
 }
 
 // updates are the successful chat.update calls of the message ts.
-func (l *loop) updates(ts string) []slackfake.Call {
-	var out []slackfake.Call
+func (l *loop) updates(ts string) []testenv.SlackCall {
+	var out []testenv.SlackCall
 	for _, c := range l.fake.OKCalls("chat.update") {
 		if c.TS == ts {
 			out = append(out, c)
@@ -145,7 +144,7 @@ func (l *loop) updates(ts string) []slackfake.Call {
 }
 
 // onePost waits for the incident's announcement and checks there is exactly one.
-func (l *loop) onePost(tb testing.TB, incidentID string) slackfake.Call {
+func (l *loop) onePost(tb testing.TB, incidentID string) testenv.SlackCall {
 	tb.Helper()
 	testenv.Eventually(tb, 20*time.Second, "the incident posted to "+routedChan, func() bool {
 		return len(okCalls(l.posts(tb, incidentID))) > 0

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/irflow/irflow/activities"
+	"github.com/irflow/irflow/internal/testenv"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -59,8 +61,8 @@ func deleteIndices(tb testing.TB, c *opensearchgo.Client, names ...string) {
 }
 
 func TestFeederIndexesIntoNode(t *testing.T) {
-	node := opensearch.MustStartShared(t)
-	client, err := opensearch.NewClient(node.URL())
+	node := testenv.OpenSearch(t)
+	client, err := activities.NewSearchClient(node.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,8 +146,8 @@ func TestFeederIndexesIntoNode(t *testing.T) {
 }
 
 func TestFeederRunsLive(t *testing.T) {
-	node := opensearch.MustStartShared(t)
-	client, err := opensearch.NewClient(node.URL())
+	node := testenv.OpenSearch(t)
+	client, err := activities.NewSearchClient(node.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +185,7 @@ func TestFeederRunsLive(t *testing.T) {
 // A live batch the cluster rejects is retried on the next tick, and the stable
 // document IDs keep the retry from duplicating anything.
 func TestFeederRetriesFailedBatch(t *testing.T) {
-	node := opensearch.MustStartShared(t)
+	node := testenv.OpenSearch(t)
 	target, _ := url.Parse(node.URL())
 	var bulks atomic.Int32
 	proxy := httputil.NewSingleHostReverseProxy(target)
@@ -199,7 +201,7 @@ func TestFeederRetriesFailedBatch(t *testing.T) {
 		proxy.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	client, err := opensearch.NewClient(srv.URL)
+	client, err := activities.NewSearchClient(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}

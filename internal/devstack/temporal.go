@@ -5,8 +5,8 @@ package devstack
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"github.com/irflow/irflow/internal/checkout"
 	"io"
 	"os"
 	"os/exec"
@@ -45,7 +45,7 @@ func FindTemporal() (string, error) {
 		}
 		tried = append(tried, p)
 	}
-	if root, err := ModuleRoot(); err == nil {
+	if root, err := checkout.Root(); err == nil {
 		p := filepath.Join(root, "bin", "temporal")
 		if _, err := os.Stat(p); err == nil {
 			return p, nil
@@ -53,24 +53,6 @@ func FindTemporal() (string, error) {
 		tried = append(tried, p)
 	}
 	return "", fmt.Errorf("temporal CLI not found (looked at %v): run `make bin/temporal` to build the pinned %s, or set %s", tried, TemporalVersion, EnvTemporalBin)
-}
-
-// ModuleRoot walks up from the working directory to the directory holding go.mod.
-func ModuleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // TemporalOptions configure the dev server.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/irflow/irflow/internal/checkout"
 	"io"
 	"log/slog"
 	"net/http"
@@ -38,7 +39,7 @@ func InstallLogAssets(ctx context.Context, c *opensearchgo.Client, dir string, l
 		log = slog.Default()
 	}
 	if dir == "" {
-		root, err := ModuleRoot()
+		root, err := checkout.Root()
 		if err != nil {
 			return fmt.Errorf("find %s: %w", AssetsDir, err)
 		}

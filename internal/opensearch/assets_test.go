@@ -1,8 +1,12 @@
-package opensearch
+package opensearch_test
 
 import (
 	"context"
 	"encoding/json"
+	"github.com/irflow/irflow/activities"
+	"github.com/irflow/irflow/internal/checkout"
+	"github.com/irflow/irflow/internal/opensearch"
+	"github.com/irflow/irflow/internal/testenv"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,11 +16,11 @@ import (
 
 func readAsset(t *testing.T, name string) map[string]any {
 	t.Helper()
-	root, err := ModuleRoot()
+	root, err := checkout.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(root, AssetsDir, name))
+	b, err := os.ReadFile(filepath.Join(root, opensearch.AssetsDir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,13 +52,13 @@ func stringsOf(v any) []string {
 }
 
 func TestAssetsStructure(t *testing.T) {
-	tmpl := readAsset(t, IndexTemplateFile)
-	if got := stringsOf(tmpl["index_patterns"]); !slices.Equal(got, LogIndexPatterns) {
-		t.Errorf("template index_patterns = %v, want %v", got, LogIndexPatterns)
+	tmpl := readAsset(t, opensearch.IndexTemplateFile)
+	if got := stringsOf(tmpl["index_patterns"]); !slices.Equal(got, opensearch.LogIndexPatterns) {
+		t.Errorf("template index_patterns = %v, want %v", got, opensearch.LogIndexPatterns)
 	}
 	settings, _ := dig(tmpl, "template.settings").(map[string]any)
-	if got := settings["index.default_pipeline"]; got != IngestPipelineName {
-		t.Errorf("template index.default_pipeline = %v, want %q", got, IngestPipelineName)
+	if got := settings["index.default_pipeline"]; got != opensearch.IngestPipelineName {
+		t.Errorf("template index.default_pipeline = %v, want %q", got, opensearch.IngestPipelineName)
 	}
 	if _, ok := settings["index.number_of_replicas"]; ok {
 		t.Errorf("template sets index.number_of_replicas; leave it to the cluster default (0 on the dev node)")
@@ -83,7 +87,7 @@ func TestAssetsStructure(t *testing.T) {
 		}
 	}
 
-	policy := readAsset(t, ISMPolicyFile)
+	policy := readAsset(t, opensearch.ISMPolicyFile)
 	if got := dig(policy, "policy.default_state"); got != "hot" {
 		t.Errorf("ISM default_state = %v, want hot", got)
 	}
@@ -100,11 +104,11 @@ func TestAssetsStructure(t *testing.T) {
 		t.Errorf("ISM delete state actions = %v, want [delete]", del)
 	}
 	ismTmpl := dig(policy, "policy.ism_template").([]any)
-	if got := stringsOf(dig(ismTmpl[0], "index_patterns")); !slices.Equal(got, LogIndexPatterns) {
-		t.Errorf("ISM ism_template patterns = %v, want %v", got, LogIndexPatterns)
+	if got := stringsOf(dig(ismTmpl[0], "index_patterns")); !slices.Equal(got, opensearch.LogIndexPatterns) {
+		t.Errorf("ISM ism_template patterns = %v, want %v", got, opensearch.LogIndexPatterns)
 	}
 
-	pipe := readAsset(t, IngestPipelineFile)
+	pipe := readAsset(t, opensearch.IngestPipelineFile)
 	var sets []string
 	for _, p := range pipe["processors"].([]any) {
 		for kind, cfg := range p.(map[string]any) {
@@ -123,17 +127,17 @@ func TestAssetsStructure(t *testing.T) {
 
 // The assets must install on a real node and shape the documents indexed afterwards.
 func TestInstallLogAssetsOnNode(t *testing.T) {
-	node := MustStartShared(t)
-	client, err := NewClient(node.URL())
+	node := testenv.OpenSearch(t)
+	client, err := activities.NewSearchClient(node.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := InstallLogAssets(ctx, client, "", nil); err != nil {
+	if err := opensearch.InstallLogAssets(ctx, client, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	// Twice: dev restarts re-install over existing assets.
-	if err := InstallLogAssets(ctx, client, "", nil); err != nil {
+	if err := opensearch.InstallLogAssets(ctx, client, "", nil); err != nil {
 		t.Fatalf("second install: %v", err)
 	}
 

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/irflow/irflow/internal/checkout"
 	"io"
 	"log/slog"
 	"net"
@@ -62,7 +63,7 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Node is a running OpenSearch node, or an external cluster (see MustStartShared).
+// Node is a running OpenSearch node, or an external cluster (see Attach).
 type Node struct {
 	url   string
 	home  string
@@ -81,6 +82,9 @@ type Node struct {
 	stopOnce sync.Once
 	stopErr  error
 }
+
+// Attach is a Node for a cluster that is already running at url; Stop leaves it be.
+func Attach(url string) *Node { return &Node{url: url} }
 
 // URL is the base URL of the REST API, e.g. http://127.0.0.1:9200.
 func (n *Node) URL() string { return n.url }
@@ -335,7 +339,7 @@ func FindJars(dir string) (string, error) {
 		dir = os.Getenv(JarsEnv)
 	}
 	if dir == "" {
-		root, err := ModuleRoot()
+		root, err := checkout.Root()
 		if err != nil {
 			return "", fmt.Errorf("%w: %v; build them with `make opensearch-jars` or set %s", ErrJarsMissing, err, JarsEnv)
 		}
@@ -350,24 +354,6 @@ func FindJars(dir string) (string, error) {
 		return "", fmt.Errorf("%w: no OpenSearch jars in %s; run `make opensearch-jars`", ErrJarsMissing, filepath.Join(dir, "lib"))
 	}
 	return dir, nil
-}
-
-// ModuleRoot walks up from the working directory to the directory holding go.mod.
-func ModuleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 func findJava(java string) (string, error) {

@@ -1,10 +1,13 @@
-package opensearch
+package opensearch_test
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/irflow/irflow/activities"
+	"github.com/irflow/irflow/internal/opensearch"
+	"github.com/irflow/irflow/internal/testenv"
 	"io"
 	"net/http"
 	"os"
@@ -36,10 +39,10 @@ func decode(tb testing.TB, res *opensearchapi.Response, err error, v any) {
 }
 
 func TestSharedNodeIndexCountAggregate(t *testing.T) {
-	node := MustStartShared(t)
+	node := testenv.OpenSearch(t)
 	t.Logf("shared node at %s; cold start took %s", node.URL(), node.StartupTime().Round(time.Millisecond))
 
-	client, err := NewClient(node.URL())
+	client, err := activities.NewSearchClient(node.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,15 +124,15 @@ func TestStartStopAndPortConflict(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts two JVMs")
 	}
-	first := MustStartShared(t) // skips/fails like the other tests when java or jars are missing
-	if first.cmd == nil {
+	first := testenv.OpenSearch(t) // skips/fails like the other tests when java or jars are missing
+	if first.Home() == "" {
 		t.Skip("external cluster in use; lifecycle needs a local node")
 	}
 	_, port, _ := strings.Cut(strings.TrimPrefix(first.URL(), "http://"), ":")
 
 	// Same port as the running shared node: refused at once, naming the port.
 	began := time.Now()
-	_, err := Start(context.Background(), Options{Home: t.TempDir(), HTTPPort: atoi(t, port)})
+	_, err := opensearch.Start(context.Background(), opensearch.Options{Home: t.TempDir(), HTTPPort: atoi(t, port)})
 	if err == nil || !strings.Contains(err.Error(), "http port "+port+" is in use") {
 		t.Fatalf("start on a used port: err = %v, want one saying the port is in use", err)
 	}
@@ -138,7 +141,7 @@ func TestStartStopAndPortConflict(t *testing.T) {
 	}
 
 	home := t.TempDir()
-	node, err := Start(context.Background(), Options{Home: home})
+	node, err := opensearch.Start(context.Background(), opensearch.Options{Home: home})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +149,7 @@ func TestStartStopAndPortConflict(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(home, "data", "nodes")); err != nil {
 		t.Errorf("node data not under home: %v", err)
 	}
-	client, err := NewClient(node.URL())
+	client, err := activities.NewSearchClient(node.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,12 +168,12 @@ func TestStartStopAndPortConflict(t *testing.T) {
 	}
 
 	// Dev mode keeps its home (var/opensearch) across runs: data must survive.
-	again, err := Start(context.Background(), Options{Home: home})
+	again, err := opensearch.Start(context.Background(), opensearch.Options{Home: home})
 	if err != nil {
 		t.Fatalf("restart on the same home: %v", err)
 	}
 	defer again.Stop()
-	client, err = NewClient(again.URL())
+	client, err = activities.NewSearchClient(again.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,18 +197,18 @@ func atoi(tb testing.TB, s string) int {
 func TestStartValidatesOptions(t *testing.T) {
 	tests := []struct {
 		name string
-		o    Options
+		o    opensearch.Options
 		want string
 		is   error
 	}{
-		{"no home", Options{}, "Options.Home is required", nil},
-		{"bad port", Options{Home: t.TempDir(), HTTPPort: 70000}, "HTTPPort 70000 out of range", nil},
-		{"no java", Options{Home: t.TempDir(), Java: "/nonexistent/java"}, "java not found", ErrJavaMissing},
-		{"no jars", Options{Home: t.TempDir(), Java: os.Args[0], JarsDir: t.TempDir()}, "make opensearch-jars", ErrJarsMissing},
+		{"no home", opensearch.Options{}, "opensearch.Options.Home is required", nil},
+		{"bad port", opensearch.Options{Home: t.TempDir(), HTTPPort: 70000}, "opensearch.HTTPPort 70000 out of range", nil},
+		{"no java", opensearch.Options{Home: t.TempDir(), Java: "/nonexistent/java"}, "java not found", opensearch.ErrJavaMissing},
+		{"no jars", opensearch.Options{Home: t.TempDir(), Java: os.Args[0], JarsDir: t.TempDir()}, "make opensearch-jars", opensearch.ErrJarsMissing},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Start(context.Background(), tt.o)
+			_, err := opensearch.Start(context.Background(), tt.o)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.want)
 			}
@@ -218,13 +221,13 @@ func TestStartValidatesOptions(t *testing.T) {
 
 // A JVM that dies at once must be reported with its own words, not as a timeout.
 func TestStartReportsJVMFailure(t *testing.T) {
-	if _, err := FindJars(""); err != nil {
+	if _, err := opensearch.FindJars(""); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI=true and the OpenSearch jars are missing (run `make opensearch-jars`): %v", err)
 		}
 		t.Skip(err)
 	}
-	_, err := Start(context.Background(), Options{Home: t.TempDir(), Heap: "1k"})
+	_, err := opensearch.Start(context.Background(), opensearch.Options{Home: t.TempDir(), Heap: "1k"})
 	if err == nil || !strings.Contains(err.Error(), "JVM exited before the node started") ||
 		!strings.Contains(err.Error(), "heap") {
 		t.Fatalf("err = %v, want the JVM's exit and its complaint about the heap", err)
@@ -232,8 +235,8 @@ func TestStartReportsJVMFailure(t *testing.T) {
 }
 
 func TestNewClientTalksToNode(t *testing.T) {
-	node := MustStartShared(t)
-	client, err := NewClient(node.URL())
+	node := testenv.OpenSearch(t)
+	client, err := activities.NewSearchClient(node.URL())
 	if err != nil {
 		t.Fatal(err)
 	}

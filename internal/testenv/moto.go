@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"fmt"
+	"github.com/irflow/irflow/internal/checkout"
 	"io"
 	"net"
 	"net/http"
@@ -16,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/irflow/irflow/internal/devstack"
 )
 
 var (
@@ -29,7 +29,7 @@ var (
 // .venv, started once per test binary. It returns the endpoint URL.
 func Moto(tb testing.TB) string {
 	tb.Helper()
-	root, err := devstack.ModuleRoot()
+	root, err := checkout.Root()
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/irflow/irflow/rules"
 	"io"
 	"log/slog"
 	"maps"
@@ -27,7 +28,6 @@ import (
 	"github.com/irflow/irflow/incident"
 	"github.com/irflow/irflow/internal/client"
 	"github.com/irflow/irflow/internal/config"
-	"github.com/irflow/irflow/internal/opensearch"
 	"github.com/irflow/irflow/workflows"
 )
 
@@ -139,15 +139,15 @@ func (m *Main) Open(ctx context.Context) error {
 func (m *Main) ruleDeps() (*activities.Search, map[string]activities.Checker, error) {
 	search := &activities.Search{}
 	if u := m.Config.Search.URL; u != "" {
-		c, err := opensearch.NewClient(u)
+		c, err := activities.NewSearchClient(u)
 		if err != nil {
 			return nil, nil, fmt.Errorf("search.url: %w", err)
 		}
 		search.Client = c
 	}
 	checkers := m.Checkers
-	if dir := m.Config.Search.RulesDir; dir != "" && checkers[activities.RuleSource] == nil {
-		lookup, err := activities.LoadRules(dir)
+	if dir := m.Config.Search.RulesDir; dir != "" && checkers[rules.AlertSource] == nil {
+		lookup, err := rules.LoadByName(dir)
 		if err != nil {
 			return nil, nil, fmt.Errorf("search.rules_dir: %w", err)
 		}
@@ -155,7 +155,7 @@ func (m *Main) ruleDeps() (*activities.Search, map[string]activities.Checker, er
 		if checkers == nil {
 			checkers = map[string]activities.Checker{}
 		}
-		checkers[activities.RuleSource] = &activities.RuleCheck{Search: search, Rule: lookup}
+		checkers[rules.AlertSource] = &activities.RuleCheck{Search: search, Rule: lookup}
 	}
 	return search, checkers, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/irflow/irflow/internal/checkout"
 	"io"
 	"log/slog"
 	"net"
@@ -466,7 +467,7 @@ func (o *osBench) sideBySide(nodeURL, home string) map[string]any {
 		out["error"] = err.Error()
 		return out
 	}
-	root, err := opensearch.ModuleRoot()
+	root, err := checkout.Root()
 	if err != nil {
 		return fail(err)
 	}

@@ -19,7 +19,7 @@ import (
 	irslack "github.com/irflow/irflow/activities/slack"
 	"github.com/irflow/irflow/incident"
 	"github.com/irflow/irflow/internal/config"
-	"github.com/irflow/irflow/internal/slackfake"
+	"github.com/irflow/irflow/internal/testenv"
 	"github.com/irflow/irflow/internal/workerapp"
 	"github.com/irflow/irflow/workflows"
 )
@@ -35,13 +35,13 @@ const slackChannel = "#5xx-error-logs"
 // (bench notifier) is stopped for this section and a fresh one replaces it
 // afterwards; only the Slack worker takes incidents meanwhile.
 func benchSlack(e *env) (map[string]any, error) {
-	fake := slackfake.Start()
+	fake := testenv.StartSlack()
 	defer fake.Close()
 	for _, ch := range []string{"#alerts", slackChannel} {
 		fake.AddChannel(ch)
 	}
 	// The fake calls this before answering: the moment Slack would have the message.
-	fake.OnCall(func(c slackfake.Call) {
+	fake.OnCall(func(c testenv.SlackCall) {
 		if c.Method != "chat.postMessage" || c.ThreadTS != "" || c.Error != "" {
 			return
 		}
@@ -152,7 +152,7 @@ func benchSlack(e *env) (map[string]any, error) {
 
 // slackStorm sends 5,000 occurrences of one alert as 5,000 signals from 50
 // senders with notify_interval 1s, and counts what reached Slack.
-func slackStorm(e *env, fake *slackfake.Fake, send func(incident.Alert, int) (string, error), a incident.Alert) (map[string]any, error) {
+func slackStorm(e *env, fake *testenv.Slack, send func(incident.Alert, int) (string, error), a incident.Alert) (map[string]any, error) {
 	const total, senders = 5000, 50
 	const interval = time.Second
 	progress("slack storm: %d occurrence signals from %d senders, notify_interval %s", total, senders, interval)
@@ -185,7 +185,7 @@ func slackStorm(e *env, fake *slackfake.Fake, send func(incident.Alert, int) (st
 
 	// Wait until the message shows the total, then one interval more for stragglers.
 	want := fmt.Sprintf(`*Occurrences*\n%d`, total)
-	var post slackfake.Call
+	var post testenv.SlackCall
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		posts := stormPosts(fake, id)
@@ -209,7 +209,7 @@ func slackStorm(e *env, fake *slackfake.Fake, send func(incident.Alert, int) (st
 	}
 	shownAt := time.Now()
 	time.Sleep(interval + 500*time.Millisecond)
-	var updates []slackfake.Call
+	var updates []testenv.SlackCall
 	for _, c := range fake.OKCalls("chat.update") {
 		if c.TS == post.TS {
 			updates = append(updates, c)
@@ -256,8 +256,8 @@ func slackStorm(e *env, fake *slackfake.Fake, send func(incident.Alert, int) (st
 }
 
 // stormPosts are the top-level posts of the incident, failed ones included.
-func stormPosts(fake *slackfake.Fake, id string) []slackfake.Call {
-	var out []slackfake.Call
+func stormPosts(fake *testenv.Slack, id string) []testenv.SlackCall {
+	var out []testenv.SlackCall
 	for _, c := range fake.Calls("chat.postMessage") {
 		if c.ThreadTS == "" && metadataIncident(c.Metadata) == id {
 			out = append(out, c)
@@ -269,7 +269,7 @@ func stormPosts(fake *slackfake.Fake, id string) []slackfake.Call {
 var occurrencesField = regexp.MustCompile(`\*Occurrences\*\\n(\d+)`)
 
 // shown is the occurrence count the message ts currently displays.
-func shown(fake *slackfake.Fake, ts string) int {
+func shown(fake *testenv.Slack, ts string) int {
 	for _, m := range fake.Messages(slackChannel) {
 		if m.TS == ts {
 			if g := occurrencesField.FindSubmatch(m.Blocks); g != nil {

@@ -1,4 +1,4 @@
-package opensearch
+package activities
 
 import (
 	"fmt"
@@ -8,10 +8,11 @@ import (
 	opensearchgo "github.com/opensearch-project/opensearch-go/v2"
 )
 
-// NewClient returns an opensearch-go client for url (comma-free, e.g. Node.URL()).
+// NewSearchClient returns the opensearch-go client rule sweeps and re-scans use,
+// for one URL (like http://127.0.0.1:9200).
 // It retries on 429 as well as the default 502/503/504, which a small dev node
 // returns under bulk load.
-func NewClient(url string) (*opensearchgo.Client, error) {
+func NewSearchClient(url string) (*opensearchgo.Client, error) {
 	c, err := opensearchgo.NewClient(opensearchgo.Config{
 		Addresses:     []string{url},
 		RetryOnStatus: []int{http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout},

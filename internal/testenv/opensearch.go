@@ -1,4 +1,4 @@
-package opensearch
+package testenv
 
 import (
 	"context"
@@ -8,46 +8,48 @@ import (
 	"os"
 	"sync"
 	"testing"
+
+	"github.com/irflow/irflow/internal/opensearch"
 )
 
-// TestURLEnv points tests at an existing cluster instead of starting a node.
-const TestURLEnv = "IRFLOW_TEST_OPENSEARCH_URL"
+// OpenSearchURLEnv points tests at an existing cluster instead of starting a node.
+const OpenSearchURLEnv = "IRFLOW_TEST_OPENSEARCH_URL"
 
-var shared struct {
+var sharedOpenSearch struct {
 	once sync.Once
-	node *Node
+	node *opensearch.Node
 	err  error
 }
 
-// MustStartShared returns the one node shared by every test in the test binary,
+// OpenSearch returns the one OpenSearch node shared by every test in the test binary,
 // starting it on first use with its data in a temporary directory. The node outlives
 // individual tests: it stops when the test binary exits (its stdin closes), so tests
 // must use their own index names. With IRFLOW_TEST_OPENSEARCH_URL set it uses that
 // cluster instead. When java or the launcher jars are missing it skips the test, or
 // fails it under CI=true, naming what to install or build.
-func MustStartShared(tb testing.TB) *Node {
+func OpenSearch(tb testing.TB) *opensearch.Node {
 	tb.Helper()
-	shared.once.Do(func() {
-		if url := os.Getenv(TestURLEnv); url != "" {
-			shared.node = &Node{url: url}
+	sharedOpenSearch.once.Do(func() {
+		if url := os.Getenv(OpenSearchURLEnv); url != "" {
+			sharedOpenSearch.node = opensearch.Attach(url)
 			return
 		}
 		home, err := os.MkdirTemp("", "irflow-opensearch-*")
 		if err != nil {
-			shared.err = err
+			sharedOpenSearch.err = err
 			return
 		}
-		shared.node, shared.err = Start(context.Background(), Options{
+		sharedOpenSearch.node, sharedOpenSearch.err = opensearch.Start(context.Background(), opensearch.Options{
 			Home:             home,
 			DeleteHomeOnExit: true,
 			Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
-		if shared.err != nil {
+		if sharedOpenSearch.err != nil {
 			os.RemoveAll(home) // no JVM is left to delete it
 		}
 	})
-	if err := shared.err; err != nil {
-		if errors.Is(err, ErrJarsMissing) || errors.Is(err, ErrJavaMissing) {
+	if err := sharedOpenSearch.err; err != nil {
+		if errors.Is(err, opensearch.ErrJarsMissing) || errors.Is(err, opensearch.ErrJavaMissing) {
 			if os.Getenv("CI") == "true" {
 				tb.Fatalf("OpenSearch node needed but unavailable (run `make opensearch-jars`; needs JDK 17+ and Maven): %v", err)
 			}
@@ -55,14 +57,14 @@ func MustStartShared(tb testing.TB) *Node {
 		}
 		tb.Fatalf("start shared OpenSearch node: %v", err)
 	}
-	return shared.node
+	return sharedOpenSearch.node
 }
 
-// StopShared stops the shared node if one was started; for TestMain functions
+// StopOpenSearch stops the shared node if one was started; for TestMain functions
 // that want the JVM gone before the binary exits.
-func StopShared() error {
-	if shared.node == nil {
+func StopOpenSearch() error {
+	if sharedOpenSearch.node == nil {
 		return nil
 	}
-	return shared.node.Stop()
+	return sharedOpenSearch.node.Stop()
 }

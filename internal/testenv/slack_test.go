@@ -1,4 +1,4 @@
-package slackfake
+package testenv
 
 import (
 	"context"
@@ -9,12 +9,12 @@ import (
 	"github.com/slack-go/slack"
 )
 
-func client(f *Fake) *slack.Client { return slack.New("xoxb-test", slack.OptionAPIURL(f.URL())) }
+func slackClient(f *Slack) *slack.Client { return slack.New("xoxb-test", slack.OptionAPIURL(f.URL())) }
 
 func TestHistoryPagesAndMetadata(t *testing.T) {
-	f := New(t)
+	f := NewSlack(t)
 	id := f.AddChannel("#alerts")
-	api := client(f)
+	api := slackClient(f)
 	ctx := context.Background()
 	var posted []string
 	for i := range 5 {
@@ -64,9 +64,9 @@ func TestHistoryPagesAndMetadata(t *testing.T) {
 }
 
 func TestFaultsAndRecording(t *testing.T) {
-	f := New(t)
+	f := NewSlack(t)
 	f.AddChannel("alerts")
-	api := client(f)
+	api := slackClient(f)
 	ctx := context.Background()
 
 	f.RateLimitNext("chat.postMessage", 1500*time.Millisecond)
@@ -109,13 +109,13 @@ func TestFaultsAndRecording(t *testing.T) {
 }
 
 func TestLoseResponseNextPostsButDoesNotAnswer(t *testing.T) {
-	f := Start()
+	f := StartSlack()
 	defer f.Close()
 	f.AddChannel("#alerts")
 	var seen []string
-	f.OnCall(func(c Call) { seen = append(seen, c.Method+":"+c.Error) })
+	f.OnCall(func(c SlackCall) { seen = append(seen, c.Method+":"+c.Error) })
 	f.LoseResponseNext("chat.postMessage")
-	api := client(f)
+	api := slackClient(f)
 	ctx := context.Background()
 	if _, _, err := api.PostMessageContext(ctx, "#alerts", slack.MsgOptionText("lost", false)); err == nil {
 		t.Fatal("post whose response was lost succeeded, want a transport error")

@@ -1,8 +1,8 @@
-// Package slackfake is an in-process Slack Web API for tests. It extends
+// Slack is an in-process Slack Web API for tests. It extends
 // slack-go's slacktest server with the methods irflow uses and slacktest lacks
 // (chat.update, conversations.history with metadata, chat.getPermalink,
 // conversations.list, usergroups), records every call, and can inject faults.
-package slackfake
+package testenv
 
 import (
 	"encoding/json"
@@ -21,8 +21,8 @@ import (
 	"github.com/slack-go/slack/slacktest"
 )
 
-// Call is one Web API request the fake received.
-type Call struct {
+// SlackCall is one Web API request the fake received.
+type SlackCall struct {
 	Method   string
 	Channel  string // as sent: an ID or a #name
 	TS       string // ts for chat.update, message_ts for chat.getPermalink, the new ts for posts
@@ -39,8 +39,8 @@ type Call struct {
 	At time.Time
 }
 
-// Message is a message the fake holds in a channel.
-type Message struct {
+// SlackMessage is a message the fake holds in a channel.
+type SlackMessage struct {
 	Channel  string          `json:"-"`
 	TS       string          `json:"ts"`
 	ThreadTS string          `json:"thread_ts,omitempty"`
@@ -61,20 +61,20 @@ type fault struct {
 // codeResponseLost marks calls whose answer LoseResponseNext dropped.
 const codeResponseLost = "response_lost"
 
-// Fake is a running fake Slack.
-type Fake struct {
+// Slack is a running fake Slack.
+type Slack struct {
 	srv *slacktest.Server
 
 	mu         sync.Mutex
-	calls      []Call
+	calls      []SlackCall
 	faults     map[string][]fault
 	chanByName map[string]string // name without # → ID
 	chanName   map[string]string // ID → name
-	messages   map[string][]*Message
+	messages   map[string][]*SlackMessage
 	groups     map[string]userGroup // ID → group
 	lastTS     time.Time
 	nextID     int
-	onCall     func(Call)
+	onCall     func(SlackCall)
 }
 
 type userGroup struct {
@@ -82,21 +82,21 @@ type userGroup struct {
 	Users      []string
 }
 
-// New starts a fake Slack that stops when the test ends.
-func New(tb testing.TB) *Fake {
+// NewSlack starts a fake Slack that stops when the test ends.
+func NewSlack(tb testing.TB) *Slack {
 	tb.Helper()
-	f := Start()
+	f := StartSlack()
 	tb.Cleanup(f.Close)
 	return f
 }
 
-// Start starts a fake Slack outside a test (benchmarks, demos); Close stops it.
-func Start() *Fake {
-	f := &Fake{
+// StartSlack starts a fake Slack outside a test (benchmarks, demos); Close stops it.
+func StartSlack() *Slack {
+	f := &Slack{
 		faults:     map[string][]fault{},
 		chanByName: map[string]string{},
 		chanName:   map[string]string{},
-		messages:   map[string][]*Message{},
+		messages:   map[string][]*SlackMessage{},
 		groups:     map[string]userGroup{},
 	}
 	// Binders run before slacktest registers its defaults, and the first
@@ -121,22 +121,22 @@ func Start() *Fake {
 }
 
 // Close stops the fake's server.
-func (f *Fake) Close() { f.srv.Stop() }
+func (f *Slack) Close() { f.srv.Stop() }
 
 // OnCall sets a function called with every call after it is recorded and
 // before it is answered, for callers that time arrivals. Set it before use.
-func (f *Fake) OnCall(fn func(Call)) {
+func (f *Slack) OnCall(fn func(SlackCall)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.onCall = fn
 }
 
 // URL is the API base URL, ending in "/", for slack.OptionAPIURL.
-func (f *Fake) URL() string { return f.srv.GetAPIURL() }
+func (f *Slack) URL() string { return f.srv.GetAPIURL() }
 
 // AddChannel creates a channel (name with or without "#") and returns its ID.
 // Posting to a channel that was never added fails with channel_not_found, as in Slack.
-func (f *Fake) AddChannel(name string) string {
+func (f *Slack) AddChannel(name string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	name = strings.TrimPrefix(name, "#")
@@ -151,7 +151,7 @@ func (f *Fake) AddChannel(name string) string {
 }
 
 // AddUserGroup creates a user group with a handle and members and returns its ID.
-func (f *Fake) AddUserGroup(handle string, users ...string) string {
+func (f *Slack) AddUserGroup(handle string, users ...string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.nextID++
@@ -161,15 +161,15 @@ func (f *Fake) AddUserGroup(handle string, users ...string) string {
 }
 
 // ChannelID returns the ID of a channel added by name, or "".
-func (f *Fake) ChannelID(name string) string {
+func (f *Slack) ChannelID(name string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.chanByName[strings.TrimPrefix(name, "#")]
 }
 
 // FailNext makes the next call of method answer {"ok":false,"error":code}.
-// Call it n times to fail n calls.
-func (f *Fake) FailNext(method, code string) {
+// SlackCall it n times to fail n calls.
+func (f *Slack) FailNext(method, code string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.faults[method] = append(f.faults[method], fault{code: code})
@@ -177,7 +177,7 @@ func (f *Fake) FailNext(method, code string) {
 
 // RateLimitNext makes the next call of method answer HTTP 429 with Retry-After
 // (whole seconds, rounded up).
-func (f *Fake) RateLimitNext(method string, retryAfter time.Duration) {
+func (f *Slack) RateLimitNext(method string, retryAfter time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.faults[method] = append(f.faults[method], fault{code: "ratelimited", retryAfter: retryAfter})
@@ -187,17 +187,17 @@ func (f *Fake) RateLimitNext(method string, retryAfter time.Duration) {
 // recorded and visible in history) and then closes the connection without an
 // answer, as when Slack's response is lost on the way back. The call is
 // recorded with Error "response_lost".
-func (f *Fake) LoseResponseNext(method string) {
+func (f *Slack) LoseResponseNext(method string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.faults[method] = append(f.faults[method], fault{lose: true})
 }
 
 // Calls returns the calls of method (every method if method is ""), failed ones included.
-func (f *Fake) Calls(method string) []Call {
+func (f *Slack) Calls(method string) []SlackCall {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []Call
+	var out []SlackCall
 	for _, c := range f.calls {
 		if method == "" || c.Method == method {
 			out = append(out, c)
@@ -208,20 +208,20 @@ func (f *Fake) Calls(method string) []Call {
 
 // OKCalls returns the calls of method that succeeded at the fake, including
 // those whose answer LoseResponseNext dropped.
-func (f *Fake) OKCalls(method string) []Call {
-	return slices.DeleteFunc(f.Calls(method), func(c Call) bool { return c.Error != "" && c.Error != codeResponseLost })
+func (f *Slack) OKCalls(method string) []SlackCall {
+	return slices.DeleteFunc(f.Calls(method), func(c SlackCall) bool { return c.Error != "" && c.Error != codeResponseLost })
 }
 
 // Messages returns copies of the messages in a channel (ID or name), oldest
 // first, thread replies included.
-func (f *Fake) Messages(channel string) []Message {
+func (f *Slack) Messages(channel string) []SlackMessage {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	id, ok := f.resolve(channel)
 	if !ok {
 		return nil
 	}
-	out := make([]Message, len(f.messages[id]))
+	out := make([]SlackMessage, len(f.messages[id]))
 	for i, m := range f.messages[id] {
 		out[i] = *m
 	}
@@ -229,8 +229,8 @@ func (f *Fake) Messages(channel string) []Message {
 }
 
 // Replies returns the thread replies to the message ts in channel, oldest first.
-func (f *Fake) Replies(channel, ts string) []Message {
-	var out []Message
+func (f *Slack) Replies(channel, ts string) []SlackMessage {
+	var out []SlackMessage
 	for _, m := range f.Messages(channel) {
 		if m.ThreadTS == ts && m.TS != ts {
 			out = append(out, m)
@@ -239,14 +239,14 @@ func (f *Fake) Replies(channel, ts string) []Message {
 	return out
 }
 
-func (f *Fake) handler(method string, h func(url.Values) (any, string)) http.HandlerFunc {
+func (f *Slack) handler(method string, h func(url.Values) (any, string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		v := r.Form
-		call := Call{
+		call := SlackCall{
 			Method: method, Channel: v.Get("channel"), TS: v.Get("ts"), ThreadTS: v.Get("thread_ts"),
 			Text: v.Get("text"), Values: v, At: time.Now(),
 		}
@@ -322,7 +322,7 @@ func withOK(resp any) []byte {
 }
 
 // resolve maps an ID, "#name" or "name" to a channel ID. Callers hold f.mu.
-func (f *Fake) resolve(channel string) (string, bool) {
+func (f *Slack) resolve(channel string) (string, bool) {
 	if _, ok := f.chanName[channel]; ok {
 		return channel, true
 	}
@@ -331,7 +331,7 @@ func (f *Fake) resolve(channel string) (string, bool) {
 }
 
 // newTS returns a unique, increasing Slack timestamp near the wall clock.
-func (f *Fake) newTS() string {
+func (f *Slack) newTS() string {
 	now := time.Now().Truncate(time.Microsecond)
 	if !now.After(f.lastTS) {
 		now = f.lastTS.Add(time.Microsecond)
@@ -341,12 +341,12 @@ func (f *Fake) newTS() string {
 }
 
 type postResult struct {
-	Channel string  `json:"channel"`
-	TS      string  `json:"ts"`
-	Message Message `json:"message"`
+	Channel      string       `json:"channel"`
+	TS           string       `json:"ts"`
+	SlackMessage SlackMessage `json:"message"`
 }
 
-func (f *Fake) postMessage(v url.Values) (any, string) {
+func (f *Slack) postMessage(v url.Values) (any, string) {
 	id, ok := f.resolve(v.Get("channel"))
 	if !ok {
 		return nil, "channel_not_found"
@@ -357,7 +357,7 @@ func (f *Fake) postMessage(v url.Values) (any, string) {
 	if len(v.Get("text")) > 40000 {
 		return nil, "msg_too_long"
 	}
-	m := &Message{Channel: id, TS: f.newTS(), ThreadTS: v.Get("thread_ts"), Text: v.Get("text"), BotID: "B0IRFLOW"}
+	m := &SlackMessage{Channel: id, TS: f.newTS(), ThreadTS: v.Get("thread_ts"), Text: v.Get("text"), BotID: "B0IRFLOW"}
 	if b := v.Get("blocks"); b != "" {
 		m.Blocks = json.RawMessage(b)
 	}
@@ -365,17 +365,17 @@ func (f *Fake) postMessage(v url.Values) (any, string) {
 		m.Metadata = json.RawMessage(md)
 	}
 	f.messages[id] = append(f.messages[id], m)
-	return postResult{Channel: id, TS: m.TS, Message: *m}, ""
+	return postResult{Channel: id, TS: m.TS, SlackMessage: *m}, ""
 }
 
-func (f *Fake) postEphemeral(v url.Values) (any, string) {
+func (f *Slack) postEphemeral(v url.Values) (any, string) {
 	if _, ok := f.resolve(v.Get("channel")); !ok {
 		return nil, "channel_not_found"
 	}
 	return map[string]string{"message_ts": f.newTS()}, ""
 }
 
-func (f *Fake) find(channelID, ts string) *Message {
+func (f *Slack) find(channelID, ts string) *SlackMessage {
 	for _, m := range f.messages[channelID] {
 		if m.TS == ts {
 			return m
@@ -384,7 +384,7 @@ func (f *Fake) find(channelID, ts string) *Message {
 	return nil
 }
 
-func (f *Fake) update(v url.Values) (any, string) {
+func (f *Slack) update(v url.Values) (any, string) {
 	id, ok := f.resolve(v.Get("channel"))
 	if !ok {
 		return nil, "channel_not_found"
@@ -400,10 +400,10 @@ func (f *Fake) update(v url.Values) (any, string) {
 		m.Blocks = json.RawMessage(b)
 	}
 	m.Edited++
-	return postResult{Channel: id, TS: m.TS, Message: *m}, ""
+	return postResult{Channel: id, TS: m.TS, SlackMessage: *m}, ""
 }
 
-func (f *Fake) permalink(v url.Values) (any, string) {
+func (f *Slack) permalink(v url.Values) (any, string) {
 	id, ok := f.resolve(v.Get("channel"))
 	if !ok {
 		return nil, "channel_not_found"
@@ -421,12 +421,12 @@ func (f *Fake) permalink(v url.Values) (any, string) {
 // history answers conversations.history: top-level messages, newest first,
 // filtered by oldest/latest (exclusive), paged by limit and an offset cursor.
 // Metadata is returned only with include_all_metadata, as in Slack.
-func (f *Fake) history(v url.Values) (any, string) {
+func (f *Slack) history(v url.Values) (any, string) {
 	id, ok := f.resolve(v.Get("channel"))
 	if !ok {
 		return nil, "channel_not_found"
 	}
-	var top []*Message
+	var top []*SlackMessage
 	for _, m := range f.messages[id] {
 		if m.ThreadTS == "" || m.ThreadTS == m.TS {
 			top = append(top, m)
@@ -435,13 +435,13 @@ func (f *Fake) history(v url.Values) (any, string) {
 	return f.page(top, v, true)
 }
 
-func (f *Fake) replies(v url.Values) (any, string) {
+func (f *Slack) replies(v url.Values) (any, string) {
 	id, ok := f.resolve(v.Get("channel"))
 	if !ok {
 		return nil, "channel_not_found"
 	}
 	ts := v.Get("ts")
-	var thread []*Message
+	var thread []*SlackMessage
 	for _, m := range f.messages[id] {
 		if m.TS == ts || m.ThreadTS == ts {
 			thread = append(thread, m)
@@ -453,13 +453,13 @@ func (f *Fake) replies(v url.Values) (any, string) {
 	return f.page(thread, v, false)
 }
 
-func (f *Fake) page(msgs []*Message, v url.Values, newestFirst bool) (any, string) {
+func (f *Slack) page(msgs []*SlackMessage, v url.Values, newestFirst bool) (any, string) {
 	oldest, _ := strconv.ParseFloat(v.Get("oldest"), 64)
 	latest := math.Inf(1)
 	if l := v.Get("latest"); l != "" {
 		latest, _ = strconv.ParseFloat(l, 64)
 	}
-	var sel []Message
+	var sel []SlackMessage
 	for _, m := range msgs {
 		ts, _ := strconv.ParseFloat(m.TS, 64)
 		if ts > oldest && ts < latest {
@@ -487,7 +487,7 @@ func (f *Fake) page(msgs []*Message, v url.Values, newestFirst bool) (any, strin
 	return resp, ""
 }
 
-func (f *Fake) list(url.Values) (any, string) {
+func (f *Slack) list(url.Values) (any, string) {
 	type channel struct {
 		ID   string `json:"id"`
 		Name string `json:"name"`
@@ -500,7 +500,7 @@ func (f *Fake) list(url.Values) (any, string) {
 	return map[string]any{"channels": out}, ""
 }
 
-func (f *Fake) userGroups(url.Values) (any, string) {
+func (f *Slack) userGroups(url.Values) (any, string) {
 	type group struct {
 		ID     string   `json:"id"`
 		Handle string   `json:"handle"`
@@ -514,7 +514,7 @@ func (f *Fake) userGroups(url.Values) (any, string) {
 	return map[string]any{"usergroups": out}, ""
 }
 
-func (f *Fake) userGroupUsers(v url.Values) (any, string) {
+func (f *Slack) userGroupUsers(v url.Values) (any, string) {
 	g, ok := f.groups[v.Get("usergroup")]
 	if !ok {
 		return nil, "no_such_subteam"
