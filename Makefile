@@ -82,7 +82,7 @@ fuzz:
 # BENCH=incident,ingress,slack,rules picks sections; all run by default.
 bench: bin/temporal opensearch-jars venv
 	@echo "==> make bench: figures as JSON on stdout (progress on stderr)" >&2
-	@$(GO) run ./internal/cmd/bench
+	@$(GO) run ./bench
 
 clean:
 	rm -rf bin var

@@ -6,11 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -91,28 +89,6 @@ func (a *Archive) ArchiveIncident(ctx context.Context, in ArchiveInput) (Archive
 		return ArchiveResult{}, fmt.Errorf("archive %s: %w", in.Incident.ID, err)
 	}
 	return ArchiveResult{URL: u}, nil
-}
-
-// ParseArchiveURL splits "s3://bucket/prefix" or "file:///dir" (also "file://relative/dir").
-func ParseArchiveURL(raw string) (scheme, bucketOrDir, prefix string, err error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", "", "", fmt.Errorf("archive url %q: %w", raw, err)
-	}
-	switch u.Scheme {
-	case "s3":
-		if u.Host == "" {
-			return "", "", "", fmt.Errorf("archive url %q: missing bucket", raw)
-		}
-		return "s3", u.Host, strings.Trim(u.Path, "/"), nil
-	case "file":
-		dir := u.Host + u.Path
-		if dir == "" {
-			return "", "", "", fmt.Errorf("archive url %q: missing directory", raw)
-		}
-		return "file", dir, "", nil
-	}
-	return "", "", "", fmt.Errorf("archive url %q: scheme must be s3 or file", raw)
 }
 
 // FileStore writes records under a directory, for dev.

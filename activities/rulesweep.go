@@ -1,7 +1,9 @@
 package activities
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -45,12 +47,44 @@ func (k *RuleSweeps) KickRuleSweep(ctx context.Context, in KickInput) error {
 	return nil
 }
 
+// RaiseInput is the argument of RaiseRuleAlerts: one sweep's alerts.
+type RaiseInput struct {
+	Alerts []incident.Alert `json:"alerts"`
+}
+
+// UnmarshalJSON also reads the bare array of alerts that released workflows
+// scheduled the activity with, so their pending activities still run.
+func (in *RaiseInput) UnmarshalJSON(b []byte) error {
+	if b = bytes.TrimSpace(b); len(b) > 0 && b[0] == '[' {
+		return json.Unmarshal(b, &in.Alerts)
+	}
+	type plain RaiseInput
+	return json.Unmarshal(b, (*plain)(in))
+}
+
+// RaiseResult is what RaiseRuleAlerts returns.
+type RaiseResult struct {
+	// Raised counts the alerts handled, those dropped as invalid included.
+	Raised int `json:"raised"`
+}
+
+// UnmarshalJSON also reads the bare count that released code returned, so
+// recorded histories still replay.
+func (r *RaiseResult) UnmarshalJSON(b []byte) error {
+	if b = bytes.TrimSpace(b); len(b) > 0 && (b[0] == '-' || (b[0] >= '0' && b[0] <= '9')) {
+		return json.Unmarshal(b, &r.Raised)
+	}
+	type plain RaiseResult
+	return json.Unmarshal(b, (*plain)(r))
+}
+
 // RaiseRuleAlerts sends each alert to its incident. Progress is kept in the
 // heartbeat, so a retry resumes after the last alert sent instead of counting
 // the first ones twice.
-func (k *RuleSweeps) RaiseRuleAlerts(ctx context.Context, alerts []incident.Alert) (int, error) {
+func (k *RuleSweeps) RaiseRuleAlerts(ctx context.Context, in RaiseInput) (RaiseResult, error) {
+	alerts := in.Alerts
 	if k.Send == nil {
-		return 0, errors.New("raise rule alerts: no incident sender")
+		return RaiseResult{}, errors.New("raise rule alerts: no incident sender")
 	}
 	done := 0
 	if activity.HasHeartbeatDetails(ctx) {
@@ -64,9 +98,9 @@ func (k *RuleSweeps) RaiseRuleAlerts(ctx context.Context, alerts []incident.Aler
 			continue
 		}
 		if err := k.Send(ctx, alerts[i]); err != nil {
-			return i, fmt.Errorf("raise alert %d/%d of rule %s: %w", i+1, len(alerts), alerts[i].Rule, err)
+			return RaiseResult{Raised: i}, fmt.Errorf("raise alert %d/%d of rule %s: %w", i+1, len(alerts), alerts[i].Rule, err)
 		}
 		activity.RecordHeartbeat(ctx, i+1)
 	}
-	return len(alerts), nil
+	return RaiseResult{Raised: len(alerts)}, nil
 }

@@ -93,3 +93,11 @@ func (s *Severity) UnmarshalText(b []byte) error {
 	*s = v
 	return nil
 }
+
+// ParseSeverityMatch reads a route's severity condition: a name ("high") or
+// a floor (">=high").
+func ParseSeverityMatch(s string) (sev Severity, atLeast bool, err error) {
+	name, atLeast := strings.CutPrefix(strings.TrimSpace(s), ">=")
+	sev, err = ParseSeverity(name)
+	return sev, atLeast, err
+}

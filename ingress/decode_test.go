@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"github.com/irflow/irflow/internal/config"
 	"reflect"
 	"strings"
 	"testing"
@@ -75,7 +76,7 @@ func TestDecodeAlerts(t *testing.T) {
 
 func TestDecodeElastAlert(t *testing.T) {
 	t.Run("frequency", func(t *testing.T) {
-		a, warnings, err := DecodeElastAlert(MustReadFile(t, "elastalert_frequency.json"), ElastAlertConfig{})
+		a, warnings, err := DecodeElastAlert(MustReadFile(t, "elastalert_frequency.json"), config.ElastAlert{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +107,7 @@ func TestDecodeElastAlert(t *testing.T) {
 		}
 	})
 	t.Run("spike", func(t *testing.T) {
-		a, _, err := DecodeElastAlert(MustReadFile(t, "elastalert_spike.json"), ElastAlertConfig{QueryKeyFields: []string{"terminatingRuleId", "httpRequest.clientIp"}})
+		a, _, err := DecodeElastAlert(MustReadFile(t, "elastalert_spike.json"), config.ElastAlert{QueryKeyFields: []string{"terminatingRuleId", "httpRequest.clientIp"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +124,7 @@ func TestDecodeElastAlert(t *testing.T) {
 	})
 	tests := []struct {
 		name, body, wantErr string
-		cfg                 ElastAlertConfig
+		cfg                 config.ElastAlert
 		check               func(t *testing.T, a incident.Alert, warnings []string)
 	}{
 		{name: "no rule name", body: `{"num_hits":3}`, wantErr: "rule_name: required"},
@@ -132,7 +133,7 @@ func TestDecodeElastAlert(t *testing.T) {
 				t.Errorf("rule %q title %q", a.Rule, a.Title)
 			}
 		}},
-		{name: "configured rule field", body: `{"meta":{"rule":"x"}}`, cfg: ElastAlertConfig{RuleFields: []string{"meta.rule"}}, check: func(t *testing.T, a incident.Alert, _ []string) {
+		{name: "configured rule field", body: `{"meta":{"rule":"x"}}`, cfg: config.ElastAlert{RuleFields: []string{"meta.rule"}}, check: func(t *testing.T, a incident.Alert, _ []string) {
 			if a.Rule != "x" {
 				t.Errorf("rule %q", a.Rule)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/irflow/irflow/internal/config"
 	"io"
 	"log/slog"
 	"net"
@@ -33,7 +34,7 @@ const devToken = "dev-server-test-token"
 // MustIngress serves a real ingress in front of ic on a loopback httptest server.
 func MustIngress(tb testing.TB, ic ingress.Incidents, edit func(*ingress.Config)) *httptest.Server {
 	tb.Helper()
-	cfg := ingress.Config{Tokens: map[string]string{"test": devToken}}
+	cfg := ingress.Config{Ingress: config.Ingress{Tokens: map[string]string{"test": devToken}}}
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -286,7 +287,7 @@ func TestDevServerTemporalOutage(t *testing.T) {
 	t.Cleanup(c.Close)
 	testenv.Worker(t, c, func(m *workerapp.Main) { m.Notifier = &testenv.Recorder{} })
 	ic := client.New(c, "default")
-	srv := MustIngress(t, ic, func(cfg *ingress.Config) { cfg.SendTimeout = 2 * time.Second })
+	srv := MustIngress(t, ic, func(cfg *ingress.Config) { cfg.SendTimeout = config.Duration(2 * time.Second) })
 	hc := keepAlive(16)
 	body := alertBody(ruleFor(t))
 	url := srv.URL + "/v1/alerts"

@@ -3,6 +3,7 @@ package ingress
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/irflow/irflow/internal/config"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -33,7 +34,7 @@ func TestDocExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, w, err := DecodeElastAlert(read("elastalert-match.json"), ElastAlertConfig{}); err != nil || len(w) > 1 {
+	if _, w, err := DecodeElastAlert(read("elastalert-match.json"), config.ElastAlert{}); err != nil || len(w) > 1 {
 		t.Errorf("elastalert-match.json: %v %q", err, w)
 	}
 	if _, w, err := DecodeAlertmanager(read("alertmanager-v4.json")); err != nil || len(w) != 0 {

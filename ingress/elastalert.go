@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"fmt"
+	"github.com/irflow/irflow/internal/config"
 	"sort"
 
 	"github.com/irflow/irflow/incident"
@@ -10,67 +11,14 @@ import (
 // SourceElastAlert is the Source of alerts posted by ElastAlert2.
 const SourceElastAlert = "elastalert"
 
-// ElastAlertConfig says where irflow finds its fields in an ElastAlert2
-// http_post / http_post2 body (the match document merged with the rule's
-// static payload). Each list is tried in order; the first present, non-empty
-// field wins. Dotted names reach into nested objects, as in ElastAlert.
-type ElastAlertConfig struct {
-	// RuleFields name the rule. Default: rule_name, alert_subject, rule, name.
-	// ElastAlert does not put the rule name in the match, so set
-	// http_post_static_payload: {rule_name: "<name>"} in the rule.
-	RuleFields []string
-	// QueryKeyFields split one rule into incidents. Default: key (the field
-	// ElastAlert fills with the query_key value in flatline, spike and
-	// aggregation matches). Add your rule's query_key field names here.
-	QueryKeyFields []string
-	// EnvFields: default env, environment.
-	EnvFields []string
-	// SeverityFields: default severity, priority.
-	SeverityFields []string
-	// TimestampField: default @timestamp.
-	TimestampField string
-}
-
-func (c *ElastAlertConfig) setDefaults() {
-	if len(c.RuleFields) == 0 {
-		c.RuleFields = []string{"rule_name", "alert_subject", "rule", "name"}
-	}
-	if len(c.QueryKeyFields) == 0 {
-		c.QueryKeyFields = []string{"key"}
-	}
-	if len(c.EnvFields) == 0 {
-		c.EnvFields = []string{"env", "environment"}
-	}
-	if len(c.SeverityFields) == 0 {
-		c.SeverityFields = []string{"severity", "priority"}
-	}
-	if c.TimestampField == "" {
-		c.TimestampField = "@timestamp"
-	}
-}
-
-func (c *ElastAlertConfig) validate() error {
-	for name, list := range map[string][]string{
-		"elastalert.rule_fields": c.RuleFields, "elastalert.query_key_fields": c.QueryKeyFields,
-		"elastalert.env_fields": c.EnvFields, "elastalert.severity_fields": c.SeverityFields,
-	} {
-		for i, f := range list {
-			if f == "" {
-				return fmt.Errorf("%s[%d]: empty field name", name, i)
-			}
-		}
-	}
-	return nil
-}
-
 // DecodeElastAlert turns one ElastAlert2 http_post body into an alert. The
 // whole document except the fields mapped onto the alert (rule, env,
 // severity, alert_subject, alert_text, service, category) is kept in Fields,
 // so num_hits, num_matches, spike_count, reference_count, old_value,
 // new_value and the matched event stay visible. cfg's zero value uses the
-// defaults documented on ElastAlertConfig.
-func DecodeElastAlert(body []byte, cfg ElastAlertConfig) (incident.Alert, []string, error) {
-	cfg.setDefaults()
+// defaults documented on config.ElastAlert.
+func DecodeElastAlert(body []byte, cfg config.ElastAlert) (incident.Alert, []string, error) {
+	cfg.SetDefaults()
 	doc, err := decodeObject(body, "an ElastAlert2 match")
 	if err != nil {
 		return incident.Alert{}, nil, err

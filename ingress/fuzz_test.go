@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"github.com/irflow/irflow/internal/config"
 	"strings"
 	"testing"
 
@@ -44,7 +45,7 @@ func FuzzDecodeAlerts(f *testing.F) {
 
 func FuzzDecodeElastAlert(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
-		a, _, err := DecodeElastAlert(data, ElastAlertConfig{QueryKeyFields: []string{"key", "client.ip"}})
+		a, _, err := DecodeElastAlert(data, config.ElastAlert{QueryKeyFields: []string{"key", "client.ip"}})
 		if err != nil {
 			requireSenderError(t, err)
 			return

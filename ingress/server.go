@@ -9,6 +9,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"github.com/irflow/irflow/internal/config"
 	"io"
 	"log/slog"
 	"mime"
@@ -38,90 +39,16 @@ type Incidents interface {
 	Ready(ctx context.Context) error
 }
 
-// Config configures the ingress server. NewServer fills defaults.
+// Config is the ingress section of irflow's config (config.Ingress, from the
+// file) plus what only a running process has. NewServer fills defaults.
 type Config struct {
-	// Tokens maps a source name to its bearer token for /v1/alerts*. An alert
-	// posted without "source" gets the name of the token it came with.
-	Tokens map[string]string
-	// MaxBodyBytes caps a request body; default 1 MiB.
-	MaxBodyBytes int64
-	// CoalesceWindow is how long the first occurrence of a fingerprint waits
-	// for duplicates to share its signal; default 5ms.
-	CoalesceWindow time.Duration
-	// MaxInflight bounds concurrent Sends (one per distinct fingerprint) and
-	// Clears; default 64.
-	MaxInflight int
-	// MaxAlerts caps alerts in one /v1/alerts array; default 500.
-	MaxAlerts int
-	// SendTimeout bounds one Send or Clear; default 10s.
-	SendTimeout time.Duration
-	ElastAlert  ElastAlertConfig
-	SNS         SNSConfig
+	config.Ingress
 	// Registry receives ingress metrics and is served on /metrics. Default: a
 	// new registry with the Go and process collectors.
 	Registry *prometheus.Registry
-}
-
-// Default limits.
-const (
-	DefaultMaxBodyBytes   = 1 << 20
-	DefaultCoalesceWindow = 5 * time.Millisecond
-	DefaultMaxInflight    = 64
-	DefaultMaxAlerts      = 500
-	DefaultSendTimeout    = 10 * time.Second
-)
-
-func (c *Config) setDefaults() {
-	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if c.CoalesceWindow == 0 {
-		c.CoalesceWindow = DefaultCoalesceWindow
-	}
-	if c.MaxInflight == 0 {
-		c.MaxInflight = DefaultMaxInflight
-	}
-	if c.MaxAlerts == 0 {
-		c.MaxAlerts = DefaultMaxAlerts
-	}
-	if c.SendTimeout == 0 {
-		c.SendTimeout = DefaultSendTimeout
-	}
-	c.ElastAlert.setDefaults()
-	c.SNS.setDefaults()
-}
-
-// Validate checks the config after defaults; errors name the field.
-func (c *Config) Validate() error {
-	if len(c.Tokens) == 0 {
-		return errors.New("tokens: at least one source token is required")
-	}
-	for name, tok := range c.Tokens {
-		if name == "" {
-			return errors.New("tokens: empty source name")
-		}
-		if tok == "" || strings.ContainsAny(tok, " \t\r\n") {
-			return fmt.Errorf("tokens.%s: empty or contains whitespace", name)
-		}
-	}
-	switch {
-	case c.MaxBodyBytes < 0:
-		return fmt.Errorf("max_body_bytes: %d is negative", c.MaxBodyBytes)
-	case c.CoalesceWindow < 0:
-		return fmt.Errorf("coalesce_window: %s is negative", c.CoalesceWindow)
-	case c.CoalesceWindow > time.Second:
-		return fmt.Errorf("coalesce_window: %s is over 1s; every sender waits that long", c.CoalesceWindow)
-	case c.MaxInflight < 0:
-		return fmt.Errorf("max_inflight: %d is negative", c.MaxInflight)
-	case c.MaxAlerts < 0:
-		return fmt.Errorf("max_alerts: %d is negative", c.MaxAlerts)
-	case c.SendTimeout < 0:
-		return fmt.Errorf("send_timeout: %s is negative", c.SendTimeout)
-	}
-	if err := c.ElastAlert.validate(); err != nil {
-		return err
-	}
-	return c.SNS.validate()
+	// SNSHTTPClient fetches SNS signing certificates and confirms
+	// subscriptions. Default: a client with a 10 s timeout.
+	SNSHTTPClient *http.Client
 }
 
 // Server serves the ingress endpoints.
@@ -151,7 +78,10 @@ func NewServer(cfg Config, inc Incidents, logger *slog.Logger) (*Server, error) 
 	if logger == nil {
 		logger = slog.Default()
 	}
-	cfg.setDefaults()
+	cfg.SetDefaults()
+	if err := cfg.RequireTokens(); err != nil {
+		return nil, incident.Errorf(incident.EINVALID, "%v", err)
+	}
 	if err := cfg.Validate(); err != nil {
 		// An *incident.Error, so callers that print only user-facing messages
 		// (starter serve) show the field instead of "internal error".
@@ -170,14 +100,14 @@ func NewServer(cfg Config, inc Incidents, logger *slog.Logger) (*Server, error) 
 		inc:    inc,
 		log:    logger,
 		mux:    http.NewServeMux(),
-		sns:    newSNSVerifier(cfg.SNS),
+		sns:    newSNSVerifier(cfg.SNS, cfg.SNSHTTPClient),
 		m:      m,
 		clears: make(chan struct{}, cfg.MaxInflight),
 	}
 	for name, tok := range cfg.Tokens {
 		s.tokens = append(s.tokens, tokenHash{source: name, sum: sha256.Sum256([]byte(tok))})
 	}
-	s.co = newCoalescer(inc.Send, cfg.CoalesceWindow, cfg.SendTimeout, cfg.MaxInflight)
+	s.co = newCoalescer(inc.Send, time.Duration(cfg.CoalesceWindow), time.Duration(cfg.SendTimeout), cfg.MaxInflight)
 	s.co.onSend = func(requests, count int) {
 		s.m.signals.Inc()
 		s.m.coalesced.Add(float64(count - 1))
@@ -358,7 +288,7 @@ func (s *Server) deliverOne(ctx context.Context, endpoint string, it Item, now t
 		case <-ctx.Done():
 			return r, incident.Errorf(incident.EUNAVAILABLE, "gave up waiting to clear: %v", ctx.Err())
 		}
-		cctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
+		cctx, cancel := context.WithTimeout(ctx, time.Duration(s.cfg.SendTimeout))
 		err := s.inc.Clear(cctx, fp, c)
 		cancel()
 		<-s.clears

@@ -3,6 +3,7 @@ package ingress
 import (
 	"context"
 	"errors"
+	"github.com/irflow/irflow/internal/config"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,26 +19,21 @@ import (
 func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		name    string
-		cfg     Config
+		cfg     config.Ingress
 		wantErr string
 	}{
-		{"no tokens", Config{}, "tokens: at least one source token is required"},
-		{"empty token", Config{Tokens: map[string]string{"ci": ""}}, "tokens.ci: empty or contains whitespace"},
-		{"negative body", Config{Tokens: map[string]string{"ci": "t"}, MaxBodyBytes: -1}, "max_body_bytes: -1 is negative"},
-		{"long window", Config{Tokens: map[string]string{"ci": "t"}, CoalesceWindow: 2e9}, "coalesce_window: 2s is over 1s"},
-		{"bad topic", Config{Tokens: map[string]string{"ci": "t"}, SNS: SNSConfig{AllowedTopicARNs: []string{"my-topic"}}}, "sns.allowed_topic_arns[0]: \"my-topic\" is not an SNS topic ARN"},
-		{"bad pattern", Config{Tokens: map[string]string{"ci": "t"}, SNS: SNSConfig{HostPattern: "("}}, "sns.host_pattern:"},
-		{"empty elastalert field", Config{Tokens: map[string]string{"ci": "t"}, ElastAlert: ElastAlertConfig{QueryKeyFields: []string{""}}}, "elastalert.query_key_fields[0]: empty field name"},
+		{"no tokens", config.Ingress{}, "ingress.tokens: at least one source token is required"},
+		{"empty token", config.Ingress{Tokens: map[string]string{"ci": ""}}, "ingress.tokens.ci: empty or contains whitespace"},
+		{"negative body", config.Ingress{Tokens: map[string]string{"ci": "t"}, MaxBodyBytes: -1}, "ingress.max_body_bytes: -1 is negative"},
+		{"long window", config.Ingress{Tokens: map[string]string{"ci": "t"}, CoalesceWindow: 2e9}, "ingress.coalesce_window: 2s is over 1s"},
+		{"bad topic", config.Ingress{Tokens: map[string]string{"ci": "t"}, SNS: config.SNSIngress{AllowedTopicARNs: []string{"my-topic"}}}, "ingress.sns.allowed_topic_arns[0]: \"my-topic\" is not an SNS topic ARN"},
+		{"bad pattern", config.Ingress{Tokens: map[string]string{"ci": "t"}, SNS: config.SNSIngress{HostPattern: "("}}, "ingress.sns.host_pattern:"},
+		{"empty elastalert field", config.Ingress{Tokens: map[string]string{"ci": "t"}, ElastAlert: config.ElastAlert{QueryKeyFields: []string{""}}}, "ingress.elastalert.query_key_fields[0]: empty field name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.cfg.setDefaults()
-			err := tt.cfg.Validate()
-			if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
-				t.Fatalf("err = %v, want prefix %q", err, tt.wantErr)
-			}
 			// starter serve prints only the user-facing message.
-			_, err = NewServer(tt.cfg, incidentsFunc{}, nil)
+			_, err := NewServer(Config{Ingress: tt.cfg}, incidentsFunc{}, nil)
 			if msg := incident.ErrorMessage(err); !strings.HasPrefix(msg, tt.wantErr) {
 				t.Fatalf("NewServer message %q, want prefix %q", msg, tt.wantErr)
 			}
@@ -46,7 +42,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestHTTPErrors(t *testing.T) {
-	srv := MustServer(t, Config{MaxBodyBytes: 512}, incidentsFunc{})
+	srv := MustServer(t, Config{Ingress: config.Ingress{MaxBodyBytes: 512}}, incidentsFunc{})
 	h := srv.Handler()
 	valid := []byte(`{"source":"ci","rule":"disk full"}`)
 	tests := []struct {
@@ -104,7 +100,7 @@ func TestErrorStatus(t *testing.T) {
 
 func TestAcceptAlerts(t *testing.T) {
 	rec := newRecorder()
-	srv := MustServer(t, Config{Tokens: map[string]string{"ci": testToken, "grafana": "other-token"}}, rec)
+	srv := MustServer(t, Config{Ingress: config.Ingress{Tokens: map[string]string{"ci": testToken, "grafana": "other-token"}}}, rec)
 	h := srv.Handler()
 
 	t.Run("single with warnings", func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"github.com/irflow/irflow/internal/config"
 	"io"
 	"net/http"
 	"net/url"
@@ -33,46 +34,6 @@ const (
 
 // SourceCloudWatch is the Source of CloudWatch alarms arriving through SNS.
 const SourceCloudWatch = "cloudwatch"
-
-// DefaultSNSHostPattern is the host SNS signs from and sends subscription links
-// for: sns.<region of the TopicArn>.amazonaws.com (.cn in China).
-const DefaultSNSHostPattern = `^sns\.{region}\.amazonaws\.com(\.cn)?$`
-
-// SNSConfig configures POST /sns.
-type SNSConfig struct {
-	// AllowedTopicARNs are the topics whose messages are accepted and whose
-	// subscriptions are confirmed. Anyone with an AWS account can get SNS to
-	// sign a message to this endpoint, so an empty list rejects every message.
-	AllowedTopicARNs []string
-	// HostPattern is a regexp the host (with port, if any) of SigningCertURL
-	// and SubscribeURL must match; "{region}" stands for the region of the
-	// message's TopicArn. Default DefaultSNSHostPattern. Both URLs must be https.
-	HostPattern string
-	// HTTPClient fetches signing certificates and confirms subscriptions.
-	// Default: a client with a 10 s timeout.
-	HTTPClient *http.Client
-}
-
-func (c *SNSConfig) setDefaults() {
-	if c.HostPattern == "" {
-		c.HostPattern = DefaultSNSHostPattern
-	}
-	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{Timeout: 10 * time.Second}
-	}
-}
-
-func (c *SNSConfig) validate() error {
-	if _, err := regexp.Compile(strings.ReplaceAll(c.HostPattern, "{region}", "us-east-1")); err != nil {
-		return fmt.Errorf("sns.host_pattern: %w", err)
-	}
-	for i, arn := range c.AllowedTopicARNs {
-		if _, err := topicRegion(arn); err != nil {
-			return fmt.Errorf("sns.allowed_topic_arns[%d]: %w", i, err)
-		}
-	}
-	return nil
-}
 
 // SNSMessage is the JSON body SNS posts to an HTTP(S) subscriber.
 type SNSMessage struct {
@@ -119,7 +80,7 @@ func DecodeSNS(body []byte) (*SNSMessage, error) {
 			return nil, incident.Errorf(incident.EINVALID, "%s: required", f.name)
 		}
 	}
-	if _, err := topicRegion(m.TopicArn); err != nil {
+	if _, err := config.TopicRegion(m.TopicArn); err != nil {
 		return nil, incident.Errorf(incident.EINVALID, "TopicArn: %v", err)
 	}
 	return &m, nil
@@ -157,27 +118,14 @@ func (m *SNSMessage) StringToSign() string {
 	return b.String()
 }
 
-// topicRegion returns the region of an SNS topic ARN, arn:<partition>:sns:<region>:<account>:<name>.
-func topicRegion(arn string) (string, error) {
-	parts := strings.Split(arn, ":")
-	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[3] == "" || parts[5] == "" {
-		return "", fmt.Errorf("%q is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>)", arn)
-	}
-	for _, r := range parts[3] {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
-			return "", fmt.Errorf("%q has an invalid region", arn)
-		}
-	}
-	return parts[3], nil
-}
-
 func forbidden(format string, args ...any) error {
 	return incident.Errorf(codeForbidden, format, args...)
 }
 
 // snsVerifier checks SNS signatures and confirms subscriptions.
 type snsVerifier struct {
-	cfg    SNSConfig
+	cfg    config.SNSIngress
+	http   *http.Client
 	mu     sync.Mutex
 	certs  map[string]*x509.Certificate
 	topics map[string]bool
@@ -187,8 +135,11 @@ type snsVerifier struct {
 // allowed hosts are ever fetched, so this is a guard, not a tuning knob.
 const maxCachedCerts = 64
 
-func newSNSVerifier(cfg SNSConfig) *snsVerifier {
-	v := &snsVerifier{cfg: cfg, certs: map[string]*x509.Certificate{}, topics: map[string]bool{}}
+func newSNSVerifier(cfg config.SNSIngress, client *http.Client) *snsVerifier {
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	v := &snsVerifier{cfg: cfg, http: client, certs: map[string]*x509.Certificate{}, topics: map[string]bool{}}
 	for _, arn := range cfg.AllowedTopicARNs {
 		v.topics[arn] = true
 	}
@@ -220,7 +171,7 @@ func (v *snsVerifier) verify(ctx context.Context, m *SNSMessage) error {
 	if !v.topics[m.TopicArn] {
 		return forbidden("TopicArn: %s is not in sns.allowed_topic_arns", m.TopicArn)
 	}
-	region, err := topicRegion(m.TopicArn)
+	region, err := config.TopicRegion(m.TopicArn)
 	if err != nil {
 		return forbidden("TopicArn: %v", err)
 	}
@@ -276,7 +227,7 @@ func (v *snsVerifier) cert(ctx context.Context, certURL string) (*x509.Certifica
 	if err != nil {
 		return nil, forbidden("SigningCertURL: %v", err)
 	}
-	resp, err := v.cfg.HTTPClient.Do(req)
+	resp, err := v.http.Do(req)
 	if err != nil {
 		return nil, incident.Errorf(incident.EUNAVAILABLE, "fetch SNS signing certificate: %v", err)
 	}
@@ -311,7 +262,7 @@ func (v *snsVerifier) cert(ctx context.Context, certURL string) (*x509.Certifica
 // confirm visits SubscribeURL, which is how an HTTPS subscriber accepts a
 // subscription. Only allowed topics reach here (verify runs first).
 func (v *snsVerifier) confirm(ctx context.Context, m *SNSMessage) error {
-	region, err := topicRegion(m.TopicArn)
+	region, err := config.TopicRegion(m.TopicArn)
 	if err != nil {
 		return forbidden("TopicArn: %v", err)
 	}
@@ -323,7 +274,7 @@ func (v *snsVerifier) confirm(ctx context.Context, m *SNSMessage) error {
 	if err != nil {
 		return forbidden("SubscribeURL: %v", err)
 	}
-	resp, err := v.cfg.HTTPClient.Do(req)
+	resp, err := v.http.Do(req)
 	if err != nil {
 		return incident.Errorf(incident.EUNAVAILABLE, "confirm SNS subscription: %v", err)
 	}

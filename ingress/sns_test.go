@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"github.com/irflow/irflow/internal/config"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -73,8 +74,13 @@ func newSNSSigner(t *testing.T) *snsSigner {
 	return s
 }
 
-func (s *snsSigner) config() SNSConfig {
-	return SNSConfig{AllowedTopicARNs: []string{testTopic}, HostPattern: `^127\.0\.0\.1:[0-9]+$`, HTTPClient: s.ts.Client()}
+func (s *snsSigner) config() config.SNSIngress {
+	return config.SNSIngress{AllowedTopicARNs: []string{testTopic}, HostPattern: `^127\.0\.0\.1:[0-9]+$`}
+}
+
+// server is the ingress config that trusts the fake's certificates.
+func (s *snsSigner) server(sns config.SNSIngress) Config {
+	return Config{Ingress: config.Ingress{SNS: sns}, SNSHTTPClient: s.ts.Client()}
 }
 
 // sign loads a fixture, points its URLs at the fake and signs it.
@@ -121,7 +127,7 @@ func postSNS(t *testing.T, s *Server, m *SNSMessage) response {
 func TestSNSNotifications(t *testing.T) {
 	fake := newSNSSigner(t)
 	rec := newRecorder()
-	srv := MustServer(t, Config{SNS: fake.config()}, rec)
+	srv := MustServer(t, fake.server(fake.config()), rec)
 
 	t.Run("valid v1 ALARM opens an occurrence", func(t *testing.T) {
 		resp := postSNS(t, srv, fake.sign(t, "sns_cloudwatch_alarm.json", "1", nil))
@@ -171,7 +177,7 @@ func TestSNSRejectsForgeries(t *testing.T) {
 	fake := newSNSSigner(t)
 	tests := []struct {
 		name    string
-		cfg     func(SNSConfig) SNSConfig
+		cfg     func(config.SNSIngress) config.SNSIngress
 		message func(t *testing.T) *SNSMessage
 		wantErr string
 	}{
@@ -195,7 +201,7 @@ func TestSNSRejectsForgeries(t *testing.T) {
 			m.SignatureVersion = "3"
 			return m
 		}, wantErr: "SignatureVersion"},
-		{name: "wrong cert host", cfg: func(c SNSConfig) SNSConfig { c.HostPattern = ""; return c }, message: func(t *testing.T) *SNSMessage {
+		{name: "wrong cert host", cfg: func(c config.SNSIngress) config.SNSIngress { c.HostPattern = ""; return c }, message: func(t *testing.T) *SNSMessage {
 			return fake.sign(t, "sns_cloudwatch_alarm.json", "1", nil)
 		}, wantErr: "is not an SNS host for region us-east-1"},
 		{name: "http instead of https", message: func(t *testing.T) *SNSMessage {
@@ -226,7 +232,7 @@ func TestSNSRejectsForgeries(t *testing.T) {
 			if tt.cfg != nil {
 				cfg = tt.cfg(cfg)
 			}
-			srv := MustServer(t, Config{SNS: cfg}, rec)
+			srv := MustServer(t, fake.server(cfg), rec)
 			confirms := fake.confirmHit.Load()
 			resp := postSNS(t, srv, tt.message(t))
 			if resp.Status != http.StatusForbidden || !strings.Contains(resp.Raw, tt.wantErr) {
@@ -241,7 +247,7 @@ func TestSNSRejectsForgeries(t *testing.T) {
 
 func TestSNSSubscriptionConfirmation(t *testing.T) {
 	fake := newSNSSigner(t)
-	srv := MustServer(t, Config{SNS: fake.config()}, newRecorder())
+	srv := MustServer(t, fake.server(fake.config()), newRecorder())
 	resp := postSNS(t, srv, fake.sign(t, "sns_subscription_confirmation.json", "1", nil))
 	if resp.Status != http.StatusOK || resp.Body["status"] != "confirmed" {
 		t.Fatalf("status %d: %s", resp.Status, resp.Raw)
@@ -256,7 +262,7 @@ func TestSNSSubscriptionConfirmation(t *testing.T) {
 }
 
 func TestSNSContentType(t *testing.T) {
-	srv := MustServer(t, Config{SNS: SNSConfig{AllowedTopicARNs: []string{testTopic}}}, newRecorder())
+	srv := MustServer(t, Config{Ingress: config.Ingress{SNS: config.SNSIngress{AllowedTopicARNs: []string{testTopic}}}}, newRecorder())
 	body := MustReadFile(t, "sns_cloudwatch_alarm.json")
 	if resp := do(t, srv.Handler(), http.MethodPost, "/sns", body, "Content-Type", "application/xml"); resp.Status != http.StatusUnsupportedMediaType {
 		t.Fatalf("status %d, want 415", resp.Status)
@@ -268,9 +274,9 @@ func TestSNSContentType(t *testing.T) {
 }
 
 func TestSNSHostPattern(t *testing.T) {
-	cfg := SNSConfig{}
-	cfg.setDefaults()
-	v := newSNSVerifier(cfg)
+	cfg := config.Ingress{}
+	cfg.SetDefaults()
+	v := newSNSVerifier(cfg.SNS, nil)
 	for raw, ok := range map[string]bool{
 		"https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem":    true,
 		"https://sns.us-east-1.amazonaws.com.cn/SimpleNotificationService-abc.pem": true,

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"github.com/irflow/irflow/ingress"
+	"github.com/irflow/irflow/internal/client"
 	"io"
 	"log/slog"
 	"os"
@@ -116,7 +118,7 @@ func TestExampleConfigIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := newIngress(cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	if _, err := ingress.NewServer(ingress.Config{Ingress: cfg.Ingress}, (*client.Client)(nil), slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		t.Errorf("example ingress section: %v", err)
 	}
 	if len(cfg.Policy().Escalation.Levels) != 2 {

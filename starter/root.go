@@ -49,9 +49,28 @@ func newRootCmd() *cobra.Command {
 	return root
 }
 
-// dial connects to Temporal or says clearly that it cannot.
+// dial connects to Temporal with the global flags or says clearly that it cannot.
 func (g *globals) dial(ctx context.Context) (*client.Client, func(), error) {
-	opts, err := config.Temporal{Address: g.address, Namespace: g.namespace, APIKey: g.apiKey}.ClientOptions()
+	return g.dialWith(ctx, config.Temporal{Address: g.address, Namespace: g.namespace, APIKey: g.apiKey})
+}
+
+// override puts the global flags the user gave on the command line over t
+// (a config file's temporal section).
+func (g *globals) override(cmd *cobra.Command, t *config.Temporal) {
+	if cmd.Flags().Changed("address") {
+		t.Address = g.address
+	}
+	if cmd.Flags().Changed("namespace") {
+		t.Namespace = g.namespace
+	}
+	if t.APIKey == "" {
+		t.APIKey = g.apiKey
+	}
+}
+
+// dialWith connects to the Temporal that t describes (TLS and API key included).
+func (g *globals) dialWith(ctx context.Context, t config.Temporal) (*client.Client, func(), error) {
+	opts, err := t.ClientOptions()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -60,9 +79,9 @@ func (g *globals) dial(ctx context.Context) (*client.Client, func(), error) {
 	defer cancel()
 	c, err := temporalclient.DialContext(ctx, opts)
 	if err != nil {
-		return nil, nil, incident.Errorf(incident.EUNAVAILABLE, "cannot reach Temporal at %s (namespace %s): %v\nIs `make run` (or your cluster) up? Set --address or %s.", g.address, g.namespace, err, config.EnvTemporalAddress)
+		return nil, nil, incident.Errorf(incident.EUNAVAILABLE, "cannot reach Temporal at %s (namespace %s): %v\nIs `make run` (or your cluster) up? Set --address or %s.", t.Address, t.Namespace, err, config.EnvTemporalAddress)
 	}
-	return client.New(c, g.namespace), c.Close, nil
+	return client.New(c, t.Namespace), c.Close, nil
 }
 
 func (g *globals) ctx(cmd *cobra.Command) (context.Context, context.CancelFunc) {

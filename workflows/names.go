@@ -24,20 +24,20 @@ const (
 	RuleKickWorkflowName  = "RuleKickWorkflow"
 )
 
-// Rule sweep signal, query and activity names.
+// Rule sweep signal and query names.
 const (
 	// SignalRuleSweep carries a SweepRequest: sweep now, with this rule.
 	SignalRuleSweep = "sweep"
 	// QueryRuleSweep returns a RuleSweepStatus.
 	QueryRuleSweep = "rule-sweep"
-
-	SweepRuleActivityName       = "SweepRule"
-	KickRuleSweepActivityName   = "KickRuleSweep"
-	RaiseRuleAlertsActivityName = "RaiseRuleAlerts"
 )
 
 // RuleSweepWorkflowID is the workflow ID of a rule's sweep workflow.
 func RuleSweepWorkflowID(rule string) string { return "rulesweep-" + rule }
+
+// RuleKickWorkflowID is the workflow ID a rule's Schedule starts its
+// RuleKickWorkflow runs with (Temporal appends each run's time).
+func RuleKickWorkflowID(rule string) string { return "rulekick-" + rule }
 
 // RuleScheduleID is the ID of a rule's Temporal Schedule.
 func RuleScheduleID(rule string) string { return "rule-" + rule }

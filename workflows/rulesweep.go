@@ -26,6 +26,12 @@ import (
 // Kicks that arrive while a sweep is running coalesce into one sweep, which
 // covers everything since the last end anyway.
 
+const (
+	defaultMaxSweepsPerRun = 500
+	// maxHistoryBytes is well under Temporal's 50 MB history limit (and its 10 MB warning).
+	maxHistoryBytes = 4 << 20
+)
+
 // RuleSweepInput is the sweep workflow's argument, and what continue-as-new carries.
 type RuleSweepInput struct {
 	Rule  rules.Ref   `json:"rule"`
@@ -60,88 +66,150 @@ type RuleSweepStatus struct {
 	State     rules.State `json:"state"`
 }
 
-const defaultMaxSweepsPerRun = 500
-
-// RuleSweepWorkflow sweeps one rule each time it is kicked, carrying the
-// rule's state; see the comment above for the design.
-func RuleSweepWorkflow(ctx workflow.Context, in RuleSweepInput) error {
-	logger := workflow.GetLogger(ctx)
-	maxSweeps := in.MaxSweepsPerRun
-	if maxSweeps <= 0 {
-		maxSweeps = defaultMaxSweepsPerRun
-	}
-	status := RuleSweepStatus{Rule: in.Rule.Name, Sweeps: in.Sweeps, State: in.State, LastEnd: in.State.LastRunEnd}
-	if err := workflow.SetQueryHandler(ctx, QueryRuleSweep, func() (RuleSweepStatus, error) { return status, nil }); err != nil {
-		return err
-	}
-	sweepCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+// Activity options.
+var (
+	// A sweep that keeps failing is dropped: the state stays as it was, so
+	// the next kick's sweep covers the missed span (up to buffer_time).
+	sweepOptions = workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
-		// A sweep that keeps failing is dropped: the state stays as it was, so
-		// the next kick's sweep covers the missed span (up to buffer_time).
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 20 * time.Second, MaximumAttempts: 5},
-	})
-	raiseCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 20 * time.Second, MaximumAttempts: 5},
+	}
+	// Alerts are never dropped: retry until Temporal takes them.
+	raiseOptions = workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
 		HeartbeatTimeout:    30 * time.Second,
-		// Alerts are never dropped: retry until Temporal takes them.
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
-	})
-	ch := workflow.GetSignalChannel(ctx, SignalRuleSweep)
-	rule := in.Rule
-	take := func(req SweepRequest) {
-		if req.Rule.Path != "" || req.Rule.YAML != "" {
-			rule = req.Rule
-			status.Rule = rule.Name
-		}
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
 	}
-	pending := in.Pending
-	for run := 0; run < maxSweeps && !historyFull(ctx); run++ {
-		if !pending {
-			var req SweepRequest
-			ch.Receive(ctx, &req)
-			take(req)
-		}
-		pending = false
-		for {
-			var req SweepRequest
-			if !ch.ReceiveAsync(&req) {
-				break
-			}
-			take(req)
-		}
-		var res activities.SweepResult
-		err := workflow.ExecuteActivity(sweepCtx, SweepRuleActivityName, activities.SweepInput{
-			Rule: rule, State: status.State, Now: workflow.Now(ctx),
-		}).Get(ctx, &res)
-		if err != nil {
-			logger.Warn("rule sweep failed; the next sweep covers its span", "rule", rule.Name, "error", err)
-			status.LastError = err.Error()
-			status.Sweeps++
-			continue
-		}
-		status.State, status.LastStart, status.LastEnd, status.LastError = res.State, res.Start, res.End, ""
-		status.Queries += res.Queries
-		status.Bytes += res.Bytes
-		if len(res.Alerts) > 0 {
-			if err := raiseAlerts(raiseCtx, res.Alerts); err != nil {
-				return err // only cancellation ends the retries
-			}
-			status.Alerts += len(res.Alerts)
-		}
-		status.Sweeps++ // last, so a query seeing it sees the whole sweep
+	kickOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5},
 	}
-	// Signals not yet received would be lost with this run: note that a sweep
-	// is due (the request itself only matters for its rule).
+)
+
+// Activities the rule workflows call; nil pointers only name the methods.
+var (
+	searchActs    *activities.Search
+	ruleSweepActs *activities.RuleSweeps
+)
+
+// ruleSweep is one run of a rule's sweep workflow: the status the query
+// returns, which holds the rule's state, plus the run's bookkeeping.
+type ruleSweep struct {
+	RuleSweepStatus
+
+	ref       rules.Ref               // the rule swept; RuleSweepStatus.Rule is its name
+	kicks     workflow.ReceiveChannel // SignalRuleSweep
+	pending   bool                    // a kick arrived that no sweep has covered yet
+	maxPerRun int                     // MaxSweepsPerRun as given, carried to the next run
+}
+
+func newRuleSweep(ctx workflow.Context, in RuleSweepInput) *ruleSweep {
+	return &ruleSweep{
+		RuleSweepStatus: RuleSweepStatus{Rule: in.Rule.Name, Sweeps: in.Sweeps, State: in.State, LastEnd: in.State.LastRunEnd},
+		ref:             in.Rule,
+		kicks:           workflow.GetSignalChannel(ctx, SignalRuleSweep),
+		pending:         in.Pending,
+		maxPerRun:       in.MaxSweepsPerRun,
+	}
+}
+
+func (w *ruleSweep) status() (RuleSweepStatus, error) { return w.RuleSweepStatus, nil }
+
+// runOver says the run should continue as new: it swept its share, or its
+// history is full.
+func (w *ruleSweep) runOver(ctx workflow.Context, swept int) bool {
+	limit := w.maxPerRun
+	if limit <= 0 {
+		limit = defaultMaxSweepsPerRun
+	}
+	return swept >= limit || historyFull(ctx)
+}
+
+// take applies one kick. A non-empty rule replaces the one swept (schedules
+// apply changed it).
+func (w *ruleSweep) take(req SweepRequest) {
+	if req.Rule.Path != "" || req.Rule.YAML != "" {
+		w.ref = req.Rule
+		w.Rule = req.Rule.Name
+	}
+}
+
+// takeDelivered takes every kick already delivered, without blocking, and
+// says whether there was one.
+func (w *ruleSweep) takeDelivered() bool {
+	took := false
 	for {
 		var req SweepRequest
-		if !ch.ReceiveAsync(&req) {
-			break
+		if !w.kicks.ReceiveAsync(&req) {
+			return took
 		}
-		take(req)
-		pending = true
+		w.take(req)
+		took = true
+	}
+}
+
+// awaitKick blocks until a kick, unless one is pending, then takes the kicks
+// already delivered too: kicks that arrive while a sweep runs coalesce into
+// one sweep, which covers everything since the last end anyway.
+func (w *ruleSweep) awaitKick(ctx workflow.Context) {
+	if !w.pending {
+		var req SweepRequest
+		w.kicks.Receive(ctx, &req)
+		w.take(req)
+	}
+	w.pending = false
+	w.takeDelivered()
+}
+
+// sweep runs the rule's queries once, from the state carried so far.
+func (w *ruleSweep) sweep(ctx workflow.Context) (activities.SweepResult, error) {
+	actx := workflow.WithActivityOptions(ctx, sweepOptions)
+	var res activities.SweepResult
+	err := workflow.ExecuteActivity(actx, searchActs.SweepRule, activities.SweepInput{
+		Rule: w.ref, State: w.State, Now: workflow.Now(ctx),
+	}).Get(ctx, &res)
+	return res, err
+}
+
+// sweepFailed counts a failed sweep. The state stays as it was, so the next
+// sweep covers its span.
+func (w *ruleSweep) sweepFailed(ctx workflow.Context, err error) {
+	workflow.GetLogger(ctx).Warn("rule sweep failed; the next sweep covers its span", "rule", w.ref.Name, "error", err)
+	w.LastError = err.Error()
+	w.Sweeps++
+}
+
+// record keeps a sweep's new state and cost.
+func (w *ruleSweep) record(res activities.SweepResult) {
+	w.State, w.LastStart, w.LastEnd, w.LastError = res.State, res.Start, res.End, ""
+	w.Queries += res.Queries
+	w.Bytes += res.Bytes
+}
+
+// raise sends a sweep's alerts to their incidents. It retries until it
+// succeeds, so only cancellation makes it fail.
+func (w *ruleSweep) raise(ctx workflow.Context, alerts []incident.Alert) error {
+	if len(alerts) == 0 {
+		return nil
+	}
+	actx := workflow.WithActivityOptions(ctx, raiseOptions)
+	var res activities.RaiseResult
+	if err := workflow.ExecuteActivity(actx, ruleSweepActs.RaiseRuleAlerts, activities.RaiseInput{Alerts: alerts}).Get(ctx, &res); err != nil {
+		return err
+	}
+	w.Alerts += len(alerts)
+	return nil
+}
+
+// continueAsNew hands the rule, its state and the sweep count to the next run.
+// Kicks not yet received would be lost with this run: they only note that a
+// sweep is due (a request itself only matters for its rule).
+func (w *ruleSweep) continueAsNew(ctx workflow.Context) error {
+	if w.takeDelivered() {
+		w.pending = true
 	}
 	return workflow.NewContinueAsNewError(ctx, RuleSweepWorkflowName, RuleSweepInput{
-		Rule: rule, State: status.State, Sweeps: status.Sweeps, Pending: pending, MaxSweepsPerRun: in.MaxSweepsPerRun,
+		Rule: w.ref, State: w.State, Sweeps: w.Sweeps, Pending: w.pending, MaxSweepsPerRun: w.maxPerRun,
 	})
 }
 
@@ -153,22 +221,34 @@ func historyFull(ctx workflow.Context) bool {
 	return info.GetContinueAsNewSuggested() || info.GetCurrentHistorySize() > maxHistoryBytes
 }
 
-// maxHistoryBytes is well under Temporal's 50 MB history limit (and its 10 MB warning).
-const maxHistoryBytes = 4 << 20
-
-func raiseAlerts(ctx workflow.Context, alerts []incident.Alert) error {
-	var n int
-	return workflow.ExecuteActivity(ctx, RaiseRuleAlertsActivityName, alerts).Get(ctx, &n)
+// RuleSweepWorkflow sweeps one rule each time it is kicked, carrying the
+// rule's state; see the comment above for the design.
+func RuleSweepWorkflow(ctx workflow.Context, in RuleSweepInput) error {
+	w := newRuleSweep(ctx, in)
+	if err := workflow.SetQueryHandler(ctx, QueryRuleSweep, w.status); err != nil {
+		return err
+	}
+	for swept := 0; !w.runOver(ctx, swept); swept++ {
+		w.awaitKick(ctx)
+		res, err := w.sweep(ctx)
+		if err != nil {
+			w.sweepFailed(ctx, err)
+			continue
+		}
+		w.record(res)
+		if err := w.raise(ctx, res.Alerts); err != nil {
+			return err // only cancellation ends the retries
+		}
+		w.Sweeps++ // last, so a query seeing it sees the whole sweep
+	}
+	return w.continueAsNew(ctx)
 }
 
 // RuleKickWorkflow is what a rule's Schedule starts: it wakes the rule's sweep
 // workflow (starting it if needed) and ends.
 func RuleKickWorkflow(ctx workflow.Context, req SweepRequest) error {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5},
-	})
-	return workflow.ExecuteActivity(ctx, KickRuleSweepActivityName, activities.KickInput{
+	ctx = workflow.WithActivityOptions(ctx, kickOptions)
+	return workflow.ExecuteActivity(ctx, ruleSweepActs.KickRuleSweep, activities.KickInput{
 		WorkflowID:   RuleSweepWorkflowID(req.Rule.Name),
 		WorkflowType: RuleSweepWorkflowName,
 		TaskQueue:    TaskQueue,

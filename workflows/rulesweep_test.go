@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/activity"
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
@@ -16,6 +17,7 @@ import (
 	"github.com/irflow/irflow/activities"
 	"github.com/irflow/irflow/incident"
 	"github.com/irflow/irflow/internal/testenv"
+	"github.com/irflow/irflow/internal/workerapp"
 	"github.com/irflow/irflow/rules"
 	"github.com/irflow/irflow/workflows"
 )
@@ -27,9 +29,13 @@ type memSearch struct {
 	mu     sync.Mutex
 	events []rules.Event
 	raised []incident.Alert
+	swept  []string // the rule name of each sweep
 }
 
 func (m *memSearch) sweep(_ context.Context, in activities.SweepInput) (activities.SweepResult, error) {
+	m.mu.Lock()
+	m.swept = append(m.swept, in.Rule.Name)
+	m.mu.Unlock()
 	r, err := in.Rule.Load()
 	if err != nil {
 		return activities.SweepResult{}, err
@@ -50,11 +56,12 @@ func (m *memSearch) sweep(_ context.Context, in activities.SweepInput) (activiti
 	return res, nil
 }
 
-func (m *memSearch) raise(_ context.Context, alerts []incident.Alert) (int, error) {
+// send stands in for the incident client behind the real RaiseRuleAlerts.
+func (m *memSearch) send(_ context.Context, a incident.Alert) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.raised = append(m.raised, alerts...)
-	return len(alerts), nil
+	m.raised = append(m.raised, a)
+	return nil
 }
 
 func (m *memSearch) add(at time.Time, kv ...string) {
@@ -67,12 +74,17 @@ func (m *memSearch) add(at time.Time, kv ...string) {
 	m.mu.Unlock()
 }
 
-func (m *memSearch) env(s *testsuite.WorkflowTestSuite) *testsuite.TestWorkflowEnvironment {
+// env registers what the worker registers, with the OpenSearch sweep
+// replaced by m.sweep, taking sweepTime on the workflow's clock.
+func (m *memSearch) env(s *testsuite.WorkflowTestSuite, sweepTime ...time.Duration) *testsuite.TestWorkflowEnvironment {
 	s.SetLogger(testenv.QuietLogger())
 	env := s.NewTestWorkflowEnvironment()
-	env.RegisterWorkflowWithOptions(workflows.RuleSweepWorkflow, workflow.RegisterOptions{Name: workflows.RuleSweepWorkflowName})
-	env.RegisterActivityWithOptions(m.sweep, activity.RegisterOptions{Name: workflows.SweepRuleActivityName})
-	env.RegisterActivityWithOptions(m.raise, activity.RegisterOptions{Name: workflows.RaiseRuleAlertsActivityName})
+	workerapp.Register(env, workerapp.Deps{RuleSweeps: &activities.RuleSweeps{Send: m.send}})
+	var search *activities.Search
+	call := env.OnActivity(search.SweepRule, mock.Anything, mock.Anything).Return(m.sweep)
+	if len(sweepTime) > 0 {
+		call.After(sweepTime[0])
+	}
 	return env
 }
 
@@ -80,8 +92,27 @@ func (m *memSearch) env(s *testsuite.WorkflowTestSuite) *testsuite.TestWorkflowE
 // rule's Schedule would.
 func kicks(env *testsuite.TestWorkflowEnvironment, offsets ...time.Duration) {
 	for _, d := range offsets {
-		env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalRuleSweep, workflows.SweepRequest{}) }, d)
+		kickWith(env, d, rules.Ref{})
 	}
+}
+
+// kickWith signals the workflow at offset d with rule (empty: keep the rule).
+func kickWith(env *testsuite.TestWorkflowEnvironment, d time.Duration, rule rules.Ref) {
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalRuleSweep, workflows.SweepRequest{Rule: rule}) }, d)
+}
+
+// sweepStatus queries the workflow's status.
+func sweepStatus(t *testing.T, env *testsuite.TestWorkflowEnvironment) workflows.RuleSweepStatus {
+	t.Helper()
+	v, err := env.QueryWorkflow(workflows.QueryRuleSweep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st workflows.RuleSweepStatus
+	if err := v.Get(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // continued runs env until the workflow continues as new and returns the
@@ -174,5 +205,73 @@ realert: {minutes: 0}
 	_ = continued(t, env2, workflows.RuleSweepInput{Rule: next.Rule, State: next.State, Sweeps: next.Sweeps, MaxSweepsPerRun: 1})
 	if len(m2.raised) != 1 || m2.raised[0].Fields["user"] != "bob" {
 		t.Fatalf("second run raised %+v, want only bob", m2.raised)
+	}
+}
+
+func anyRule(name string) rules.Ref {
+	return rules.Ref{Name: name, Path: name + ".yaml", YAML: "name: " + name + "\ntype: any\nindex: logs\n"}
+}
+
+// Kicks that arrive during a sweep coalesce into the next one, the last rule
+// sent wins, and a kick that arrives during the run's last sweep is carried
+// across continue-as-new and swept at once by the next run.
+func TestRuleSweepCoalescesKicksAndCarriesPending(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	m := &memSearch{}
+	env := m.env(&s, 10*time.Second)
+	kickWith(env, time.Minute, rules.Ref{}) // sweep 1: 1m to 1m10s
+	kickWith(env, time.Minute+3*time.Second, rules.Ref{})
+	kickWith(env, time.Minute+4*time.Second, anyRule("second"))
+	kickWith(env, time.Minute+5*time.Second, rules.Ref{}) // all three: sweep 2, 1m10s to 1m20s
+	kickWith(env, time.Minute+15*time.Second, anyRule("third"))
+	next := continued(t, env, workflows.RuleSweepInput{Rule: anyRule("first"), MaxSweepsPerRun: 2})
+
+	if want := []string{"first", "second"}; !reflect.DeepEqual(m.swept, want) {
+		t.Errorf("swept %v, want %v", m.swept, want)
+	}
+	if !next.Pending || next.Sweeps != 2 || next.Rule.Name != "third" || next.MaxSweepsPerRun != 2 {
+		t.Errorf("continue-as-new input = %+v, want pending, 2 sweeps, rule third, max 2", next)
+	}
+
+	// The next run sweeps at once, without a kick, and then waits for one.
+	m2 := &memSearch{}
+	env2 := m2.env(&s)
+	next.MaxSweepsPerRun = 1
+	last := continued(t, env2, next)
+	if want := []string{"third"}; !reflect.DeepEqual(m2.swept, want) {
+		t.Errorf("next run swept %v, want %v", m2.swept, want)
+	}
+	if last.Pending || last.Sweeps != 3 {
+		t.Errorf("second continue-as-new input = %+v, want not pending, 3 sweeps", last)
+	}
+}
+
+// A failed sweep is counted and reported, and leaves the state as it was for
+// the next sweep, which clears the error.
+func TestRuleSweepFailureKeepsState(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	m := &memSearch{}
+	env := m.env(&s)
+	start := env.Now()
+	good := anyRule("good")
+	state := rules.State{LastRunEnd: start.Add(-time.Minute)}
+	kickWith(env, time.Minute, rules.Ref{Name: "broken", Path: "broken.yaml", YAML: "type: [\n"})
+	var failed workflows.RuleSweepStatus
+	env.RegisterDelayedCallback(func() { failed = sweepStatus(t, env) }, 2*time.Minute)
+	kickWith(env, 3*time.Minute, good)
+	m.add(start.Add(150*time.Second), "user", "alice")
+	next := continued(t, env, workflows.RuleSweepInput{Rule: good, State: state, MaxSweepsPerRun: 2})
+
+	if failed.Sweeps != 1 || failed.LastError == "" || failed.Rule != "broken" || !failed.State.LastRunEnd.Equal(state.LastRunEnd) {
+		t.Errorf("status after the failed sweep = %+v", failed)
+	}
+	if next.Sweeps != 2 || next.State.LastRunEnd.IsZero() || next.State.LastRunEnd.Equal(state.LastRunEnd) {
+		t.Errorf("continue-as-new input = %+v, want 2 sweeps and a later last run end", next)
+	}
+	if len(m.raised) != 1 || m.raised[0].Rule != "good" {
+		t.Errorf("raised %+v, want one alert of rule good", m.raised)
+	}
+	if st := sweepStatus(t, env); st.LastError != "" || st.Alerts != 1 || st.Queries != 1 {
+		t.Errorf("final status = %+v, want no error, 1 alert, 1 query", st)
 	}
 }

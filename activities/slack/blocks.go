@@ -3,6 +3,7 @@ package slack
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/irflow/irflow/internal/config"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -64,7 +65,7 @@ func FallbackText(inc *incident.Incident) string {
 
 // Blocks renders inc as Block Kit: header, facts, correlation, status context,
 // and buttons that depend on the status.
-func Blocks(cfg *Config, inc *incident.Incident) []slackapi.Block {
+func Blocks(cfg *config.Slack, inc *incident.Incident) []slackapi.Block {
 	a := inc.Alert
 	blocks := []slackapi.Block{
 		slackapi.NewHeaderBlock(slackapi.NewTextBlockObject(slackapi.PlainTextType, Header(inc), true, false)),
@@ -153,7 +154,7 @@ func statusContext(inc *incident.Incident) []string {
 	return lines
 }
 
-func buttons(cfg *Config, inc *incident.Incident) []slackapi.BlockElement {
+func buttons(cfg *config.Slack, inc *incident.Incident) []slackapi.BlockElement {
 	var elems []slackapi.BlockElement
 	button := func(id, label string, style slackapi.Style) *slackapi.ButtonBlockElement {
 		b := slackapi.NewButtonBlockElement(id, inc.ID, slackapi.NewTextBlockObject(slackapi.PlainTextType, label, true, false))

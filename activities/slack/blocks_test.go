@@ -3,6 +3,7 @@ package slack
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/irflow/irflow/internal/config"
 	"net/url"
 	"slices"
 	"strings"
@@ -57,7 +58,7 @@ type blockJSON struct {
 	} `json:"elements"`
 }
 
-func MustRender(tb testing.TB, cfg *Config, inc *incident.Incident) []blockJSON {
+func MustRender(tb testing.TB, cfg *config.Slack, inc *incident.Incident) []blockJSON {
 	tb.Helper()
 	b, err := json.Marshal(Blocks(cfg, inc))
 	if err != nil {
@@ -102,7 +103,7 @@ func allText(blocks []blockJSON) string {
 	return sb.String()
 }
 
-var testCfg = &Config{
+var testCfg = &config.Slack{
 	DefaultChannel:          "#alerts",
 	OpenSearchDashboardsURL: "https://search.example.com/_dashboards/",
 	TemporalUIURL:           "https://temporal.example.com",
@@ -211,7 +212,7 @@ func TestBlocksLifecycle(t *testing.T) {
 func TestBlocksWithoutLinkBases(t *testing.T) {
 	inc := sampleIncident()
 	inc.Alert.Fields = nil
-	blocks := MustRender(t, &Config{DefaultChannel: "#alerts"}, inc)
+	blocks := MustRender(t, &config.Slack{DefaultChannel: "#alerts"}, inc)
 	want := []string{ActionAcknowledge, ActionResolve, ActionRescan, ActionSnooze1h}
 	if got := actionIDs(blocks); !slices.Equal(got, want) {
 		t.Errorf("buttons %v, want %v (no link buttons without base URLs)", got, want)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/irflow/irflow/internal/config"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -37,7 +38,7 @@ const (
 
 // Notifier posts incidents to Slack. It implements activities.Notifier.
 type Notifier struct {
-	cfg  Config
+	cfg  config.Slack
 	api  *slackapi.Client
 	http *http.Client
 	base string // Web API base URL, ending in /
@@ -65,7 +66,7 @@ func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpCli
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // New validates cfg and returns a Notifier.
-func New(cfg Config, opts ...Option) (*Notifier, error) {
+func New(cfg config.Slack, opts ...Option) (*Notifier, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -113,7 +114,7 @@ func metadata(inc *incident.Incident) slackapi.SlackMetadata {
 // Post implements activities.Notifier: it posts to the routed channel with
 // blocks, fallback text and metadata naming the incident.
 func (n *Notifier) Post(ctx context.Context, inc *incident.Incident) (*incident.MessageRef, error) {
-	channel := n.cfg.Channel(inc)
+	channel := Channel(&n.cfg, inc)
 	ch, ts, err := n.api.PostMessageContext(ctx, channel,
 		slackapi.MsgOptionText(FallbackText(inc), false),
 		slackapi.MsgOptionBlocks(Blocks(&n.cfg, inc)...),
@@ -145,7 +146,7 @@ func (n *Notifier) PostText(ctx context.Context, channel, text string, blocks ..
 // Find implements activities.Notifier: it reads the routed channel's history
 // since shortly before the incident opened, looking for irflow's metadata.
 func (n *Notifier) Find(ctx context.Context, inc *incident.Incident) (*incident.MessageRef, error) {
-	channel := n.cfg.Channel(inc)
+	channel := Channel(&n.cfg, inc)
 	id, err := n.channelID(ctx, channel)
 	if err != nil {
 		return nil, err
@@ -315,7 +316,7 @@ func (n *Notifier) announceEscalation(ctx context.Context, ref incident.MessageR
 	text := strings.TrimSpace(fmt.Sprintf("📣 %s escalated (level %d): %s", mentions, ev.Level+1, title))
 	for _, ch := range targets {
 		key := ch
-		if !channelID.MatchString(ch) {
+		if !config.IsChannelID(ch) {
 			key = "#" + strings.TrimPrefix(ch, "#")
 		}
 		if ch == "" || seen[key] {
@@ -387,7 +388,7 @@ func (n *Notifier) userGroupID(ctx context.Context, handle string) (string, erro
 // channelID resolves a configured channel (ID, #name or name) to its ID,
 // which conversations.history needs; names are listed once and cached.
 func (n *Notifier) channelID(ctx context.Context, channel string) (string, error) {
-	if channelID.MatchString(channel) {
+	if config.IsChannelID(channel) {
 		return channel, nil
 	}
 	name := strings.TrimPrefix(channel, "#")
@@ -427,7 +428,7 @@ func (n *Notifier) channelID(ctx context.Context, channel string) (string, error
 }
 
 func (n *Notifier) remember(channel, id string) {
-	if channelID.MatchString(channel) || id == "" {
+	if config.IsChannelID(channel) || id == "" {
 		return
 	}
 	n.mu.Lock()

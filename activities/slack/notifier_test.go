@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"github.com/irflow/irflow/activities/slack"
+	"github.com/irflow/irflow/internal/config"
 	"strings"
 	"testing"
 	"time"
@@ -14,15 +15,15 @@ import (
 	"github.com/irflow/irflow/internal/testenv"
 )
 
-func MustNotifier(tb testing.TB, fake *testenv.Slack, mutate ...func(*slack.Config)) *slack.Notifier {
+func MustNotifier(tb testing.TB, fake *testenv.Slack, mutate ...func(*config.Slack)) *slack.Notifier {
 	tb.Helper()
-	cfg := slack.Config{
+	cfg := config.Slack{
 		Token:          "xoxb-test",
 		APIURL:         fake.URL(),
 		DefaultChannel: "#alerts",
-		Routes: []slack.Route{
-			{Match: slack.RouteMatch{Category: "waf"}, Channel: "#waf-alerts"},
-			{Match: slack.RouteMatch{Rule: "*5xx*"}, Channel: "#5xx-error-logs"},
+		Routes: []config.Route{
+			{Match: config.RouteMatch{Category: "waf"}, Channel: "#waf-alerts"},
+			{Match: config.RouteMatch{Rule: "*5xx*"}, Channel: "#5xx-error-logs"},
 		},
 		TemporalUIURL: "https://temporal.example.com",
 	}
@@ -181,7 +182,7 @@ func TestUpdateEditsInPlace(t *testing.T) {
 func TestEscalationEventMentions(t *testing.T) {
 	fake := newFake(t)
 	oncall := fake.AddUserGroup("sec-oncall", "U1", "U2")
-	n := MustNotifier(t, fake, func(c *slack.Config) { c.EscalationChannel = "#oncall" })
+	n := MustNotifier(t, fake, func(c *config.Slack) { c.EscalationChannel = "#oncall" })
 	ctx := context.Background()
 	inc := recentIncident("sqli", "waf")
 	ref, err := n.Post(ctx, inc)
@@ -251,7 +252,7 @@ func TestErrorsClassified(t *testing.T) {
 	}
 
 	// A route to a channel that does not exist fails Find permanently.
-	n = MustNotifier(t, fake, func(c *slack.Config) { c.DefaultChannel = "#gone" })
+	n = MustNotifier(t, fake, func(c *config.Slack) { c.DefaultChannel = "#gone" })
 	if _, err := n.Find(ctx, recentIncident("disk", "")); !errors.As(err, &perm) {
 		t.Errorf("Find in a missing channel: %v, want PermanentError", err)
 	}

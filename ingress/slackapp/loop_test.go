@@ -57,7 +57,7 @@ func MustLoop(tb testing.TB, notifyInterval time.Duration) *loop {
 	for _, ch := range []string{"#alerts", "#incident-escalations", "#waf-alerts", routedChan, "#4xx-error-logs"} {
 		fake.AddChannel(ch)
 	}
-	env := map[string]string{irslack.EnvToken: "xoxb-loop-test", irslack.EnvAPIURL: fake.URL()}
+	env := map[string]string{config.EnvSlackToken: "xoxb-loop-test", config.EnvSlackAPIURL: fake.URL()}
 	cfg, err := config.Load(exampleSlack, func(k string) string { return env[k] })
 	if err != nil {
 		tb.Fatalf("load %s: %v", exampleSlack, err)
@@ -232,7 +232,7 @@ func post(tb testing.TB, base, body string, ts time.Time, key string) int {
 
 func TestAcknowledgeLoop(t *testing.T) {
 	l := MustLoop(t, time.Second)
-	h := slackapp.NewHandler(slackapp.Config{SigningSecret: loopSecret}, l.ic, slog.New(slog.DiscardHandler))
+	h := slackapp.NewHandler(slackapp.Config{SlackApp: config.SlackApp{SigningSecret: loopSecret}}, l.ic, slog.New(slog.DiscardHandler))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	t.Cleanup(h.Wait) // runs before srv.Close and the worker stop

@@ -11,11 +11,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/irflow/irflow/internal/config"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,15 +57,14 @@ const (
 	listLimit     = 20
 )
 
-// Config configures the handler.
+// Config is the ingress.slack section (config.SlackApp: signing secret,
+// allow_resolve) plus what only a running process has. Load validated the
+// section; NewHandler fills the defaults here.
 type Config struct {
-	// SigningSecret is the app's signing secret (Basic Information page).
-	SigningSecret string
-	// AllowResolve lists the Slack user IDs (U…) and user group IDs (S…) who
-	// may resolve and snooze; empty means everyone. Anyone may acknowledge and re-scan.
-	AllowResolve []string
+	config.SlackApp
 	// GroupMembers lists a user group's members, for S… entries in AllowResolve;
-	// UserGroupMembers builds one from a Slack client.
+	// UserGroupMembers builds one from a Slack client. Without it, user groups
+	// in AllowResolve match nobody.
 	GroupMembers func(ctx context.Context, userGroupID string) ([]string, error)
 	// Now is the clock (time.Now when nil), for signature ages and snoozes.
 	Now func() time.Time
@@ -73,24 +72,6 @@ type Config struct {
 	ActionTimeout time.Duration
 	// HTTPClient posts to response_url (default: 10 s timeout).
 	HTTPClient *http.Client
-}
-
-var allowPattern = regexp.MustCompile(`^[UWS][A-Z0-9]{2,}$`)
-
-// Validate checks the config, naming the field.
-func (c Config) Validate() error {
-	if c.SigningSecret == "" {
-		return incident.Errorf(incident.EINVALID, "slackapp.signing_secret: required")
-	}
-	for i, id := range c.AllowResolve {
-		if !allowPattern.MatchString(id) {
-			return incident.Errorf(incident.EINVALID, "slackapp.allow_resolve[%d]: %q is not a Slack user (U…) or user group (S…) ID", i, id)
-		}
-		if id[0] == 'S' && c.GroupMembers == nil {
-			return incident.Errorf(incident.EINVALID, "slackapp.allow_resolve[%d]: user group %s needs a Slack token to look up members", i, id)
-		}
-	}
-	return nil
 }
 
 // UserGroupMembers returns a Config.GroupMembers backed by usergroups.users.list

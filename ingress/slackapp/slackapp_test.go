@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/irflow/irflow/internal/config"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -153,12 +154,9 @@ func (r *responseURL) Messages() []map[string]any {
 
 func MustHandler(tb testing.TB, inc Incidents, mutate ...func(*Config)) *Handler {
 	tb.Helper()
-	cfg := Config{SigningSecret: secret, Now: func() time.Time { return now }}
+	cfg := Config{SlackApp: config.SlackApp{SigningSecret: secret}, Now: func() time.Time { return now }}
 	for _, m := range mutate {
 		m(&cfg)
-	}
-	if err := cfg.Validate(); err != nil {
-		tb.Fatal(err)
 	}
 	return NewHandler(cfg, inc, slog.New(slog.DiscardHandler))
 }
@@ -410,22 +408,5 @@ func TestSlowCommandAnswersLater(t *testing.T) {
 	h.Wait()
 	if m := resp.Messages(); len(m) != 1 || !strings.Contains(m[0]["text"].(string), "Acknowledged incident-aaa") {
 		t.Errorf("response_url got %v, want the late answer", m)
-	}
-}
-
-func TestConfigValidate(t *testing.T) {
-	for _, tc := range []struct {
-		cfg  Config
-		want string
-	}{
-		{Config{}, "slackapp.signing_secret: required"},
-		{Config{SigningSecret: "s", AllowResolve: []string{"U1X", "alice"}}, `slackapp.allow_resolve[1]: "alice" is not a Slack user`},
-		{Config{SigningSecret: "s", AllowResolve: []string{"S0TEAM"}}, "slackapp.allow_resolve[0]: user group S0TEAM needs a Slack token"},
-		{Config{SigningSecret: "s", AllowResolve: []string{"U123"}}, ""},
-	} {
-		err := tc.cfg.Validate()
-		if got := fmt.Sprint(err); tc.want == "" && err != nil || tc.want != "" && !strings.HasPrefix(got, tc.want) {
-			t.Errorf("Validate(%+v) = %v, want %q", tc.cfg, err, tc.want)
-		}
 	}
 }

@@ -15,12 +15,13 @@ import (
 
 	"github.com/goccy/go-yaml"
 
-	"github.com/irflow/irflow/activities"
-	"github.com/irflow/irflow/activities/slack"
 	"github.com/irflow/irflow/incident"
 )
 
-// Config is everything the worker and the ingress need.
+// Config is everything the worker and the ingress need: one file, read the
+// same way by both. Every section is a struct here with yaml tags; adapters
+// take their section as it is (ingress.Config embeds Ingress, the Slack
+// notifier takes Slack) and add only runtime dependencies.
 type Config struct {
 	Temporal Temporal `yaml:"temporal"`
 	Worker   Worker   `yaml:"worker"`
@@ -28,10 +29,20 @@ type Config struct {
 	Archive  Archive  `yaml:"archive"`
 	// Slack is used when a bot token is set (here or in SLACK_BOT_TOKEN);
 	// otherwise incidents go to the console.
-	Slack   slack.Config `yaml:"slack"`
-	Ingress Ingress      `yaml:"ingress"`
+	Slack   Slack   `yaml:"slack"`
+	Ingress Ingress `yaml:"ingress"`
 	// Search is the OpenSearch cluster rule sweeps query.
 	Search Search `yaml:"search"`
+	// SNS is the client escalation levels with an sns_topic page through.
+	SNS SNS `yaml:"sns"`
+}
+
+// SNS tunes the SNS client escalation pages use; the usual AWS env vars and
+// profiles apply too. It is built only when some level has an sns_topic.
+type SNS struct {
+	Region string `yaml:"region"`
+	// Endpoint points the client at an SNS-compatible endpoint (moto, LocalStack).
+	Endpoint string `yaml:"endpoint"`
 }
 
 // Search says where rule sweeps run their queries and where the worker finds
@@ -106,6 +117,38 @@ type Archive struct {
 	S3  S3     `yaml:"s3"`
 }
 
+// ArchiveLocation is archive.url taken apart.
+type ArchiveLocation struct {
+	// Scheme is "s3" or "file".
+	Scheme string
+	// Where is the bucket (s3) or the directory (file).
+	Where string
+	// Prefix is the key prefix inside the bucket (s3 only).
+	Prefix string
+}
+
+// Location splits "s3://bucket/prefix" or "file:///dir" (also "file://relative/dir").
+func (a Archive) Location() (ArchiveLocation, error) {
+	u, err := url.Parse(a.URL)
+	if err != nil {
+		return ArchiveLocation{}, err
+	}
+	switch u.Scheme {
+	case "s3":
+		if u.Host == "" {
+			return ArchiveLocation{}, errors.New("missing bucket, want s3://bucket/prefix")
+		}
+		return ArchiveLocation{Scheme: "s3", Where: u.Host, Prefix: strings.Trim(u.Path, "/")}, nil
+	case "file":
+		dir := u.Host + u.Path
+		if dir == "" {
+			return ArchiveLocation{}, errors.New("missing directory, want file:///dir")
+		}
+		return ArchiveLocation{Scheme: "file", Where: dir}, nil
+	}
+	return ArchiveLocation{}, errors.New("scheme must be s3 or file")
+}
+
 // S3 tunes the S3 client; the usual AWS env vars and profiles apply too.
 type S3 struct {
 	Region         string `yaml:"region"`
@@ -134,6 +177,8 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 // Default is the config with nothing set: a local dev server and a file archive.
 func Default() Config {
 	p := incident.DefaultPolicy()
+	var ingress Ingress
+	ingress.SetDefaults()
 	return Config{
 		Temporal: Temporal{Address: "127.0.0.1:7233", Namespace: "default"},
 		Worker:   Worker{MetricsAddr: "127.0.0.1:9090", MaxConcurrentActivities: 100, ShutdownTimeout: Duration(10 * time.Second)},
@@ -145,7 +190,8 @@ func Default() Config {
 			MaxHistoryEvents:    p.MaxHistoryEvents,
 		},
 		Archive: Archive{URL: "file://var/archive"},
-		Slack:   slack.Config{DefaultChannel: "#alerts"},
+		Slack:   Slack{DefaultChannel: "#alerts"},
+		Ingress: ingress,
 	}
 }
 
@@ -189,16 +235,21 @@ func Parse(b []byte, cfg *Config) error {
 	return nil
 }
 
-// Env names, also shown by `--help`.
+// Env names, also shown by `--help`. applyEnv is the one place they are read.
 const (
-	EnvTemporalAddress   = "TEMPORAL_ADDRESS"
-	EnvTemporalNamespace = "TEMPORAL_NAMESPACE"
-	EnvTemporalAPIKey    = "TEMPORAL_API_KEY"
-	EnvMetricsAddr       = "IRFLOW_METRICS_ADDR"
-	EnvArchiveURL        = "IRFLOW_ARCHIVE_URL"
-	EnvS3Endpoint        = "IRFLOW_S3_ENDPOINT"
-	EnvOpenSearchURL     = "IRFLOW_OPENSEARCH_URL"
-	EnvRulesDir          = "IRFLOW_RULES_DIR"
+	EnvTemporalAddress    = "TEMPORAL_ADDRESS"
+	EnvTemporalNamespace  = "TEMPORAL_NAMESPACE"
+	EnvTemporalAPIKey     = "TEMPORAL_API_KEY"
+	EnvMetricsAddr        = "IRFLOW_METRICS_ADDR"
+	EnvArchiveURL         = "IRFLOW_ARCHIVE_URL"
+	EnvS3Endpoint         = "IRFLOW_S3_ENDPOINT"
+	EnvSNSEndpoint        = "IRFLOW_SNS_ENDPOINT"
+	EnvOpenSearchURL      = "IRFLOW_OPENSEARCH_URL"
+	EnvRulesDir           = "IRFLOW_RULES_DIR"
+	EnvSlackToken         = "SLACK_BOT_TOKEN"
+	EnvSlackAPIURL        = "IRFLOW_SLACK_API_URL"
+	EnvIngressTokens      = "IRFLOW_INGRESS_TOKENS"
+	EnvSlackSigningSecret = "SLACK_SIGNING_SECRET"
 )
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -216,10 +267,20 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	set(&c.Worker.MetricsAddr, EnvMetricsAddr)
 	set(&c.Archive.URL, EnvArchiveURL)
 	set(&c.Archive.S3.Endpoint, EnvS3Endpoint)
+	set(&c.SNS.Endpoint, EnvSNSEndpoint)
 	set(&c.Search.URL, EnvOpenSearchURL)
 	set(&c.Search.RulesDir, EnvRulesDir)
-	c.Slack.ApplyEnv(getenv)
-	return c.Ingress.applyEnv(getenv)
+	set(&c.Slack.Token, EnvSlackToken)
+	set(&c.Slack.APIURL, EnvSlackAPIURL)
+	set(&c.Ingress.Slack.SigningSecret, EnvSlackSigningSecret)
+	if v := getenv(EnvIngressTokens); v != "" {
+		tokens, err := ParseTokens(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", EnvIngressTokens, err)
+		}
+		c.Ingress.Tokens = tokens
+	}
+	return nil
 }
 
 // Policy is the incident policy the worker hands each new incident.
@@ -263,8 +324,8 @@ func (c *Config) Validate() error {
 	if err := c.Policy().Validate(); err != nil {
 		return fmt.Errorf("incident.%s", incident.ErrorMessage(err))
 	}
-	if _, _, _, err := activities.ParseArchiveURL(c.Archive.URL); err != nil {
-		return fmt.Errorf("archive.url: %s", strings.TrimPrefix(err.Error(), fmt.Sprintf("archive url %q: ", c.Archive.URL)))
+	if _, err := c.Archive.Location(); err != nil {
+		return fmt.Errorf("archive.url: %w", err)
 	}
 	if u := c.Search.URL; u != "" {
 		p, err := url.Parse(u)
@@ -280,6 +341,14 @@ func (c *Config) Validate() error {
 	if c.SlackEnabled() {
 		if err := c.Slack.Validate(); err != nil {
 			return err
+		}
+	}
+	if err := c.Ingress.Validate(); err != nil {
+		return err
+	}
+	for i, id := range c.Ingress.Slack.AllowResolve {
+		if strings.HasPrefix(id, "S") && !c.SlackEnabled() {
+			return fmt.Errorf("ingress.slack.allow_resolve[%d]: user group %s needs slack.token (or %s) to look up its members", i, id, EnvSlackToken)
 		}
 	}
 	return nil

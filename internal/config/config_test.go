@@ -96,3 +96,52 @@ func TestSlackSectionValidatedWhenTokenSet(t *testing.T) {
 		t.Fatalf("error = %v", err)
 	}
 }
+
+// The ingress and Slack app sections are validated when the file loads, so
+// the worker and `starter serve` refuse the same bad file with the same words.
+func TestIngressSectionErrorsNameTheField(t *testing.T) {
+	for _, tc := range []struct{ name, yml, want string }{
+		{"empty token", "ingress:\n  tokens: {ci: \"\"}\n", `ingress.tokens.ci: empty or contains whitespace`},
+		{"negative body", "ingress:\n  max_body_bytes: -1\n", `ingress.max_body_bytes: -1 is negative`},
+		{"long window", "ingress:\n  coalesce_window: 2s\n", `ingress.coalesce_window: 2s is over 1s`},
+		{"bad topic", "ingress:\n  sns:\n    allowed_topic_arns: [my-topic]\n", `ingress.sns.allowed_topic_arns[0]: "my-topic" is not an SNS topic ARN`},
+		{"bad pattern", "ingress:\n  sns:\n    host_pattern: \"(\"\n", `ingress.sns.host_pattern:`},
+		{"empty elastalert field", "ingress:\n  elastalert:\n    query_key_fields: [\"\"]\n", `ingress.elastalert.query_key_fields[0]: empty field name`},
+		{"allow_resolve not an ID", "ingress:\n  slack:\n    allow_resolve: [U1X, alice]\n", `ingress.slack.allow_resolve[1]: "alice" is not a Slack user (U…) or user group (S…) ID`},
+		{"user group without token", "ingress:\n  slack:\n    allow_resolve: [S0TEAM]\n", `ingress.slack.allow_resolve[0]: user group S0TEAM needs slack.token (or SLACK_BOT_TOKEN) to look up its members`},
+		{"unknown key", "ingress:\n  tokenz: {}\n", `unknown field "tokenz"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, tc.yml, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v\nwant it to contain %s", err, tc.want)
+			}
+		})
+	}
+	// The worker needs no tokens; only the ingress refuses to start without one.
+	cfg, err := load(t, "ingress:\n  slack:\n    allow_resolve: [U123]\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Ingress.RequireTokens(); err == nil || !strings.Contains(err.Error(), "ingress.tokens: at least one source token is required") {
+		t.Fatalf("RequireTokens = %v", err)
+	}
+}
+
+// Every env override is read in one place and lands in its section.
+func TestEnvOverrides(t *testing.T) {
+	cfg, err := load(t, "", map[string]string{
+		EnvSNSEndpoint: "http://127.0.0.1:5000", EnvIngressTokens: "ci=abc,grafana=def",
+		EnvSlackSigningSecret: "shh", EnvSlackToken: "xoxb-1", EnvSlackAPIURL: "http://127.0.0.1:1/api/",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SNS.Endpoint != "http://127.0.0.1:5000" || FormatTokens(cfg.Ingress.Tokens) != "ci=abc,grafana=def" ||
+		cfg.Ingress.Slack.SigningSecret != "shh" || cfg.Slack.Token != "xoxb-1" || cfg.Slack.APIURL != "http://127.0.0.1:1/api/" {
+		t.Fatalf("env overrides lost: %+v", cfg)
+	}
+	if _, err := load(t, "", map[string]string{EnvIngressTokens: "nopair"}); err == nil || !strings.Contains(err.Error(), EnvIngressTokens+`: want source=token pairs`) {
+		t.Fatalf("bad tokens env: %v", err)
+	}
+}

@@ -1,10 +1,11 @@
-package demologs
+package demologs_test
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"github.com/irflow/irflow/activities"
+	"github.com/irflow/irflow/internal/demologs"
 	"github.com/irflow/irflow/internal/testenv"
 	"io"
 	"net/http"
@@ -77,10 +78,10 @@ func TestFeederIndexesIntoNode(t *testing.T) {
 	to := from.Add(4 * time.Minute)
 	deleteIndices(t, client, "uc-be-2024.03.02", "us-fe-2024.03.02", "waf-logs-2024.03.02")
 	want := map[string]int{}
-	for d := range Generate(5, from, to, Options{}) {
+	for d := range demologs.Generate(5, from, to, demologs.Options{}) {
 		want[d.Index]++
 	}
-	f := &Feeder{Client: client, Seed: 5, BatchSize: 700}
+	f := &demologs.Feeder{Client: client, Seed: 5, BatchSize: 700}
 	began := time.Now()
 	n, err := f.IndexRange(ctx, from, to)
 	if err != nil {
@@ -100,7 +101,7 @@ func TestFeederIndexesIntoNode(t *testing.T) {
 	}
 
 	// The scenario at 00:00 must be findable the way a rule would look for it.
-	s := Scenarios(5, from, to, Options{})
+	s := demologs.Scenarios(5, from, to, demologs.Options{})
 	if len(s) != 1 {
 		t.Fatalf("scenarios = %v, want the one at 00:00", s)
 	}
@@ -109,31 +110,31 @@ func TestFeederIndexesIntoNode(t *testing.T) {
 	var wantHits int
 	var query, indices string
 	switch sc.Kind {
-	case Scenario5xxSpike:
+	case demologs.Scenario5xxSpike:
 		indices = "uc-be-*"
 		query = fmt.Sprintf(`{"query":{"bool":{"filter":[%s,{"term":{"kubernetes.namespace_name":%q}},{"terms":{"status":["500","502","503"]}}]}}}`, window, sc.Namespace)
-		for d := range Generate(5, sc.Start, sc.End, Options{}) {
-			if st, _ := d.Source["status"].(int); st >= 500 && field(d.Source, "kubernetes.namespace_name") == sc.Namespace && strings.HasPrefix(d.Index, AppIndexPrefix) {
+		for d := range demologs.Generate(5, sc.Start, sc.End, demologs.Options{}) {
+			if st, _ := d.Source["status"].(int); st >= 500 && demologs.Field(d.Source, "kubernetes.namespace_name") == sc.Namespace && strings.HasPrefix(d.Index, demologs.AppIndexPrefix) {
 				wantHits++
 			}
 		}
-	case ScenarioWAFSQLiBurst:
+	case demologs.ScenarioWAFSQLiBurst:
 		indices = "waf-logs-*"
-		query = fmt.Sprintf(`{"query":{"bool":{"filter":[%s,{"term":{"httpRequest.clientIp":%q}},{"term":{"labels.name":%q}}]}}}`, window, sc.ClientIP, LabelSQLiQueryArguments)
-		for d := range Generate(5, sc.Start, sc.End, Options{}) {
-			if field(d.Source, "httpRequest.clientIp") == sc.ClientIP {
+		query = fmt.Sprintf(`{"query":{"bool":{"filter":[%s,{"term":{"httpRequest.clientIp":%q}},{"term":{"labels.name":%q}}]}}}`, window, sc.ClientIP, demologs.LabelSQLiQueryArguments)
+		for d := range demologs.Generate(5, sc.Start, sc.End, demologs.Options{}) {
+			if demologs.Field(d.Source, "httpRequest.clientIp") == sc.ClientIP {
 				wantHits++
 			}
 		}
-	case ScenarioLoginBruteForce, ScenarioSlowRoute:
+	case demologs.ScenarioLoginBruteForce, demologs.ScenarioSlowRoute:
 		indices = "uc-be-*"
 		query = fmt.Sprintf(`{"query":{"bool":{"filter":[%s,{"term":{"request.path":%q}},{"range":{"response_time_ms":{"gte":1200}}}]}}}`, window, sc.Path)
-		if sc.Kind == ScenarioLoginBruteForce {
+		if sc.Kind == demologs.ScenarioLoginBruteForce {
 			query = fmt.Sprintf(`{"query":{"bool":{"filter":[%s,{"term":{"client_ip":%q}},{"term":{"status":"401"}}]}}}`, window, sc.ClientIP)
 		}
-		for d := range Generate(5, sc.Start, sc.End, Options{}) {
-			if sc.Kind == ScenarioLoginBruteForce && d.Source["client_ip"] == sc.ClientIP ||
-				sc.Kind == ScenarioSlowRoute && field(d.Source, "request.path") == sc.Path && d.Source["response_time_ms"].(int) >= 1200 {
+		for d := range demologs.Generate(5, sc.Start, sc.End, demologs.Options{}) {
+			if sc.Kind == demologs.ScenarioLoginBruteForce && d.Source["client_ip"] == sc.ClientIP ||
+				sc.Kind == demologs.ScenarioSlowRoute && demologs.Field(d.Source, "request.path") == sc.Path && d.Source["response_time_ms"].(int) >= 1200 {
 				wantHits++
 			}
 		}
@@ -155,7 +156,7 @@ func TestFeederRunsLive(t *testing.T) {
 	start := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	var ticks int
 	now := func() time.Time { return start.Add(time.Duration(ticks) * 10 * time.Second) }
-	f := &Feeder{Client: client, Seed: 11, Interval: 50 * time.Millisecond, Backfill: time.Minute,
+	f := &demologs.Feeder{Client: client, Seed: 11, Interval: 50 * time.Millisecond, Backfill: time.Minute,
 		Now: func() time.Time { ticks++; return now() }}
 	deleteIndices(t, client, "uc-be-2025.06.01", "us-fe-2025.06.01", "waf-logs-2025.06.01")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -207,7 +208,7 @@ func TestFeederRetriesFailedBatch(t *testing.T) {
 	}
 	start := time.Date(2025, 7, 1, 8, 0, 0, 0, time.UTC)
 	var ticks atomic.Int32
-	f := &Feeder{Client: client, Seed: 12, Interval: 30 * time.Millisecond, Backfill: 30 * time.Second,
+	f := &demologs.Feeder{Client: client, Seed: 12, Interval: 30 * time.Millisecond, Backfill: 30 * time.Second,
 		Now: func() time.Time { return start.Add(time.Duration(ticks.Add(1)) * 5 * time.Second) }}
 	deleteIndices(t, client, "uc-be-2025.07.01", "us-fe-2025.07.01", "waf-logs-2025.07.01")
 	ctx, cancel := context.WithCancel(context.Background())

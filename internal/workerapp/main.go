@@ -10,7 +10,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -211,9 +210,6 @@ func (m *Main) Close() error {
 	return nil
 }
 
-// EnvSNSEndpoint points the pager at an SNS-compatible endpoint (moto, LocalStack).
-const EnvSNSEndpoint = "IRFLOW_SNS_ENDPOINT"
-
 // pager builds the SNS client when some escalation level pages a topic.
 func (m *Main) pager(ctx context.Context) (*sns.Client, error) {
 	if m.SNS != nil {
@@ -228,12 +224,16 @@ func (m *Main) pager(ctx context.Context) (*sns.Client, error) {
 	if !need {
 		return nil, nil
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	var opts []func(*awsconfig.LoadOptions) error
+	if r := m.Config.SNS.Region; r != "" {
+		opts = append(opts, awsconfig.WithRegion(r))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("escalation pages SNS: load AWS config: %w", err)
 	}
 	return sns.NewFromConfig(awsCfg, func(o *sns.Options) {
-		if ep := os.Getenv(EnvSNSEndpoint); ep != "" {
+		if ep := m.Config.SNS.Endpoint; ep != "" {
 			o.BaseEndpoint = &ep
 		}
 	}), nil
@@ -241,12 +241,12 @@ func (m *Main) pager(ctx context.Context) (*sns.Client, error) {
 
 // NewStore builds the archive store for s3:// or file:// URLs.
 func NewStore(ctx context.Context, a config.Archive) (activities.Store, error) {
-	scheme, where, prefix, err := activities.ParseArchiveURL(a.URL)
+	loc, err := a.Location()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("archive.url: %w", err)
 	}
-	if scheme == "file" {
-		return activities.FileStore{Dir: where}, nil
+	if loc.Scheme == "file" {
+		return activities.FileStore{Dir: loc.Where}, nil
 	}
 	var opts []func(*awsconfig.LoadOptions) error
 	if a.S3.Region != "" {
@@ -262,5 +262,5 @@ func NewStore(ctx context.Context, a config.Archive) (activities.Store, error) {
 		}
 		o.UsePathStyle = a.S3.ForcePathStyle || a.S3.Endpoint != ""
 	})
-	return activities.S3Store{Client: s3c, Bucket: where, Prefix: prefix}, nil
+	return activities.S3Store{Client: s3c, Bucket: loc.Where, Prefix: loc.Prefix}, nil
 }

@@ -52,7 +52,8 @@ func Register(r worker.Registry, d Deps) {
 	if sweeps == nil {
 		sweeps = &activities.RuleSweeps{Temporal: d.Temporal}
 	}
-	r.RegisterActivityWithOptions(search.SweepRule, activity.RegisterOptions{Name: workflows.SweepRuleActivityName})
-	r.RegisterActivityWithOptions(sweeps.KickRuleSweep, activity.RegisterOptions{Name: workflows.KickRuleSweepActivityName})
-	r.RegisterActivityWithOptions(sweeps.RaiseRuleAlerts, activity.RegisterOptions{Name: workflows.RaiseRuleAlertsActivityName})
+	// Only SweepRule of Search: its exported Sweep serves RuleCheck and is no
+	// activity. A method registers under its name, as the workflow calls it.
+	r.RegisterActivity(search.SweepRule)
+	r.RegisterActivity(sweeps)
 }

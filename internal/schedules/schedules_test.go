@@ -1,4 +1,4 @@
-package main
+package schedules_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/irflow/irflow/internal/schedules"
 	"github.com/irflow/irflow/internal/testenv"
 	"github.com/irflow/irflow/internal/workerapp"
 	"github.com/irflow/irflow/workflows"
@@ -41,11 +42,12 @@ func TestSchedulesApply(t *testing.T) {
 	})
 	apply := func(args ...string) string {
 		t.Helper()
-		out, err := starter(t, append([]string{"schedules", "apply", "--rules", dir}, args...)...)
+		var out strings.Builder
+		_, err := schedules.Apply(context.Background(), c, schedules.Options{Dir: dir, Prune: slices.Contains(args, "--prune")}, &out)
 		if err != nil {
-			t.Fatalf("schedules apply %v: %v\n%s", args, err, out)
+			t.Fatalf("schedules apply %v: %v\n%s", args, err, out.String())
 		}
-		return out
+		return out.String()
 	}
 
 	out := apply()
@@ -95,7 +97,7 @@ func TestSchedulesApply(t *testing.T) {
 
 	// Visibility lags creation; wait until both schedules are listed.
 	testenv.Eventually(t, 20*time.Second, "schedules listed", func() bool {
-		ids, err := ruleScheduleIDs(context.Background(), c.ScheduleClient())
+		ids, err := schedules.ScheduleIDs(context.Background(), c.ScheduleClient())
 		return err == nil && slices.Contains(ids, idA) && slices.Contains(ids, idB)
 	})
 	if err := os.Remove(filepath.Join(dir, "b.yaml")); err != nil {
@@ -114,7 +116,8 @@ func TestSchedulesApply(t *testing.T) {
 
 	// A broken rule changes nothing.
 	write("bad.yaml", "name: x\ntype: frequncy\n")
-	if out, err := starter(t, "schedules", "apply", "--rules", dir); err == nil || !strings.Contains(out+err.Error(), "no schedules changed") {
-		t.Fatalf("apply with a bad rule: %v\n%s", err, out)
+	var out2 strings.Builder
+	if _, err := schedules.Apply(context.Background(), c, schedules.Options{Dir: dir}, &out2); err == nil || !strings.Contains(err.Error(), "no schedules changed") {
+		t.Fatalf("apply with a bad rule: %v\n%s", err, out2.String())
 	}
 }

@@ -1,6 +1,4 @@
-// Package slack announces incidents in Slack: Block Kit messages with buttons,
-// edited in place as the incident changes, with events in the message's thread.
-package slack
+package config
 
 import (
 	"fmt"
@@ -10,14 +8,10 @@ import (
 	"github.com/irflow/irflow/incident"
 )
 
-// Environment variables ApplyEnv reads.
-const (
-	EnvToken  = "SLACK_BOT_TOKEN"
-	EnvAPIURL = "IRFLOW_SLACK_API_URL"
-)
-
-// Config is the slack section of irflow's config.
-type Config struct {
+// Slack is the `slack:` section: where the worker announces incidents. It is
+// used when a bot token is set (here or in SLACK_BOT_TOKEN); otherwise
+// incidents go to the console.
+type Slack struct {
 	// Token is the bot token (xoxb-...). Usually from SLACK_BOT_TOKEN.
 	Token string `yaml:"token" json:"token,omitempty"`
 	// APIURL overrides Slack's Web API base URL (tests, proxies); must end in "/".
@@ -53,16 +47,6 @@ type RouteMatch struct {
 	Env      string `yaml:"env" json:"env,omitempty"`
 }
 
-// ApplyEnv fills Token and APIURL from the environment when set there.
-func (c *Config) ApplyEnv(getenv func(string) string) {
-	if v := getenv(EnvToken); v != "" {
-		c.Token = v
-	}
-	if v := getenv(EnvAPIURL); v != "" {
-		c.APIURL = v
-	}
-}
-
 // channelPattern accepts "#name", "name" (Slack's rules: lowercase letters,
 // digits, - and _, at most 80) and channel IDs (C…, G…).
 var (
@@ -72,13 +56,16 @@ var (
 
 func validChannel(s string) bool { return channelID.MatchString(s) || channelName.MatchString(s) }
 
+// IsChannelID reports whether s is a Slack channel ID (C…, G…) rather than a name.
+func IsChannelID(s string) bool { return channelID.MatchString(s) }
+
 // Validate checks the config, naming the field: "slack.routes[2].match.severity: ...".
-func (c *Config) Validate() error {
+func (c *Slack) Validate() error {
 	bad := func(field, format string, args ...any) error {
 		return incident.Errorf(incident.EINVALID, "slack.%s: %s", field, fmt.Sprintf(format, args...))
 	}
 	if c.Token == "" {
-		return bad("token", "required (or set %s)", EnvToken)
+		return bad("token", "required (or set %s)", EnvSlackToken)
 	}
 	if !strings.HasPrefix(c.Token, "xoxb-") && !strings.HasPrefix(c.Token, "xoxp-") {
 		return bad("token", "want a bot token starting with xoxb-")
@@ -127,78 +114,9 @@ func (r Route) validate() *fieldError {
 		}
 	}
 	if r.Match.Severity != "" {
-		if _, _, err := parseSeverityMatch(r.Match.Severity); err != nil {
+		if _, _, err := incident.ParseSeverityMatch(r.Match.Severity); err != nil {
 			return &fieldError{"match.severity", err.Error()}
 		}
 	}
 	return nil
-}
-
-func parseSeverityMatch(s string) (sev incident.Severity, atLeast bool, err error) {
-	name, atLeast := strings.CutPrefix(strings.TrimSpace(s), ">=")
-	sev, err = incident.ParseSeverity(name)
-	return sev, atLeast, err
-}
-
-// Matches reports whether the route applies to inc.
-func (m RouteMatch) Matches(inc *incident.Incident) bool {
-	a := inc.Alert
-	if !glob(m.Rule, a.Rule) || !glob(m.Category, a.Category) || !glob(m.Env, a.Env) {
-		return false
-	}
-	if m.Severity != "" {
-		want, atLeast, err := parseSeverityMatch(m.Severity)
-		if err != nil {
-			return false
-		}
-		sev := inc.Severity
-		if sev == incident.SeverityUnknown {
-			sev = a.Severity
-		}
-		if atLeast && sev < want || !atLeast && sev != want {
-			return false
-		}
-	}
-	return true
-}
-
-// glob matches s against pattern with * (any run) and ? (one rune), ignoring
-// case; an empty pattern matches anything.
-func glob(pattern, s string) bool {
-	if pattern == "" {
-		return true
-	}
-	p, t := []rune(strings.ToLower(pattern)), []rune(strings.ToLower(s))
-	// Iterative wildcard match with backtracking to the last star.
-	pi, ti, star, mark := 0, 0, -1, 0
-	for ti < len(t) {
-		switch {
-		case pi < len(p) && (p[pi] == '?' || p[pi] == t[ti]):
-			pi++
-			ti++
-		case pi < len(p) && p[pi] == '*':
-			star, mark = pi, ti
-			pi++
-		case star >= 0:
-			pi = star + 1
-			mark++
-			ti = mark
-		default:
-			return false
-		}
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
-}
-
-// Channel returns the channel for inc: the first matching route's, else DefaultChannel.
-func (c *Config) Channel(inc *incident.Incident) string {
-	for _, r := range c.Routes {
-		if r.Match.Matches(inc) {
-			return r.Channel
-		}
-	}
-	return c.DefaultChannel
 }

@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"github.com/irflow/irflow/internal/config"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +13,7 @@ import (
 )
 
 // MustLoadConfig decodes a YAML document with a top-level slack: key strictly.
-func MustLoadConfig(tb testing.TB, doc string) Config {
+func MustLoadConfig(tb testing.TB, doc string) config.Slack {
 	tb.Helper()
 	cfg, err := loadConfig(doc)
 	if err != nil {
@@ -21,12 +22,12 @@ func MustLoadConfig(tb testing.TB, doc string) Config {
 	return cfg
 }
 
-func loadConfig(doc string) (Config, error) {
+func loadConfig(doc string) (config.Slack, error) {
 	var file struct {
-		Slack Config `yaml:"slack"`
+		Slack config.Slack `yaml:"slack"`
 	}
 	if err := yaml.UnmarshalWithOptions([]byte(doc), &file, yaml.Strict()); err != nil {
-		return Config{}, err
+		return config.Slack{}, err
 	}
 	file.Slack.Token = "xoxb-test"
 	return file.Slack, file.Slack.Validate()
@@ -57,7 +58,7 @@ func TestExampleConfigRoutes(t *testing.T) {
 		{"blocked 4xx from one IP", "WAF", "#waf-alerts"}, // first route wins
 		{"disk almost full", "capacity", "#alerts"},
 	} {
-		if got := cfg.Channel(alertInc(tc.rule, tc.category, incident.SeverityHigh)); got != tc.want {
+		if got := Channel(&cfg, alertInc(tc.rule, tc.category, incident.SeverityHigh)); got != tc.want {
 			t.Errorf("rule %q category %q: routed to %s, want %s", tc.rule, tc.category, got, tc.want)
 		}
 	}
@@ -118,20 +119,20 @@ slack:
 
 func TestRouteMatch(t *testing.T) {
 	for _, tc := range []struct {
-		match RouteMatch
+		match config.RouteMatch
 		inc   *incident.Incident
 		want  bool
 	}{
-		{RouteMatch{}, alertInc("anything", "", incident.SeverityLow), true},
-		{RouteMatch{Severity: ">=high"}, alertInc("r", "", incident.SeverityCritical), true},
-		{RouteMatch{Severity: ">=high"}, alertInc("r", "", incident.SeverityMedium), false},
-		{RouteMatch{Severity: "medium"}, alertInc("r", "", incident.SeverityHigh), false},
-		{RouteMatch{Rule: "waf-?"}, alertInc("WAF-1", "", incident.SeverityLow), true},
-		{RouteMatch{Rule: "waf-?"}, alertInc("waf-10", "", incident.SeverityLow), false},
-		{RouteMatch{Rule: "*5xx*", Env: "staging"}, alertInc("5xx", "", incident.SeverityLow), false},
-		{RouteMatch{Rule: "a*b*c"}, alertInc("aXbYbZc", "", incident.SeverityLow), true},
+		{config.RouteMatch{}, alertInc("anything", "", incident.SeverityLow), true},
+		{config.RouteMatch{Severity: ">=high"}, alertInc("r", "", incident.SeverityCritical), true},
+		{config.RouteMatch{Severity: ">=high"}, alertInc("r", "", incident.SeverityMedium), false},
+		{config.RouteMatch{Severity: "medium"}, alertInc("r", "", incident.SeverityHigh), false},
+		{config.RouteMatch{Rule: "waf-?"}, alertInc("WAF-1", "", incident.SeverityLow), true},
+		{config.RouteMatch{Rule: "waf-?"}, alertInc("waf-10", "", incident.SeverityLow), false},
+		{config.RouteMatch{Rule: "*5xx*", Env: "staging"}, alertInc("5xx", "", incident.SeverityLow), false},
+		{config.RouteMatch{Rule: "a*b*c"}, alertInc("aXbYbZc", "", incident.SeverityLow), true},
 	} {
-		if got := tc.match.Matches(tc.inc); got != tc.want {
+		if got := matches(tc.match, tc.inc); got != tc.want {
 			t.Errorf("%+v matches rule %q env %q severity %s = %v, want %v",
 				tc.match, tc.inc.Alert.Rule, tc.inc.Alert.Env, tc.inc.Severity, got, tc.want)
 		}

@@ -6,7 +6,7 @@ query_key value), the hits ElastAlert2 read and the seconds run_rule took.
 With --step-seconds it runs consecutive windows instead, as a live
 ElastAlert2 with that run_every would (rule state carries between runs).
 
-The irflow rules bench (internal/cmd/bench/rules.go) runs it from .venv
+The irflow rules bench (bench/rules_elastalert.go) runs it from .venv
 (`make venv`) against the same OpenSearch node as irflow's own sweep, and
 compares the matches. Debug mode: nothing is sent and nothing is written
 back; the alert step is replaced by a recorder.

@@ -24,8 +24,6 @@ import (
 	"github.com/irflow/irflow/workflows"
 )
 
-func init() { sections = append(sections, section{"slack", benchSlack}) }
-
 const slackChannel = "#5xx-error-logs"
 
 // benchSlack: issue 5's figures. Alert → chat.postMessage received by a fake
@@ -49,9 +47,9 @@ func benchSlack(e *env) (map[string]any, error) {
 			e.arr.mark("slack:" + id)
 		}
 	})
-	scfg := irslack.Config{
+	scfg := config.Slack{
 		Token: "xoxb-bench", APIURL: fake.URL(), DefaultChannel: "#alerts",
-		Routes: []irslack.Route{{Match: irslack.RouteMatch{Rule: "*5xx*"}, Channel: slackChannel}},
+		Routes: []config.Route{{Match: config.RouteMatch{Rule: "*5xx*"}, Channel: slackChannel}},
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	n, err := irslack.New(scfg, irslack.WithLogger(quiet))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/irflow/irflow/internal/config"
 	"io"
 	"log/slog"
 	"net"
@@ -18,8 +19,6 @@ import (
 	"github.com/irflow/irflow/ingress"
 	"github.com/irflow/irflow/workflows"
 )
-
-func init() { sections = append(sections, section{"ingress", benchIngress}) }
 
 const benchIngressToken = "bench-ingress-token"
 
@@ -73,7 +72,7 @@ func ingressAlert(rule string) string {
 // SignalWithStart, a one-fingerprint storm, and latency at half saturation.
 func benchIngress(e *env) (map[string]any, error) {
 	reg := prometheus.NewRegistry()
-	srv, err := ingress.NewServer(ingress.Config{Tokens: map[string]string{"bench": benchIngressToken}, Registry: reg},
+	srv, err := ingress.NewServer(ingress.Config{Ingress: config.Ingress{Tokens: map[string]string{"bench": benchIngressToken}}, Registry: reg},
 		e.ic, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return nil, err
@@ -92,7 +91,7 @@ func benchIngress(e *env) (map[string]any, error) {
 			MaxIdleConns: maxConns, MaxIdleConnsPerHost: maxConns, MaxConnsPerHost: maxConns,
 		}},
 		reg:    reg,
-		window: ingress.DefaultCoalesceWindow,
+		window: config.DefaultCoalesceWindow,
 	}
 
 	// Every distinct alert opens an incident; the storm and the latency phase
