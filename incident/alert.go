@@ -1,13 +1,11 @@
 package incident
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -99,7 +97,7 @@ func (a *Alert) validate(prefix string) error {
 	if len(a.QueryKey) > MaxQueryKeys {
 		return bad("query_key", "more than %d keys", MaxQueryKeys)
 	}
-	for _, k := range sortedKeys(a.QueryKey) {
+	for _, k := range slices.Sorted(maps.Keys(a.QueryKey)) {
 		if k == "" {
 			return bad("query_key", "empty key")
 		}
@@ -125,88 +123,4 @@ func (a *Alert) validate(prefix string) error {
 		}
 	}
 	return nil
-}
-
-// DecodeAlerts reads irflow's own alert JSON: one object or an array of them.
-// Unknown fields are errors that name the field ("alerts[3].rulle: unknown field"),
-// and every alert is validated.
-func DecodeAlerts(r io.Reader) ([]Alert, error) {
-	body, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("read alerts: %w", err)
-	}
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return nil, Errorf(EINVALID, "body: empty, want an alert object or an array of alerts")
-	}
-	var raws []json.RawMessage
-	single := body[0] == '{'
-	if single {
-		raws = []json.RawMessage{body}
-	} else if body[0] == '[' {
-		if err := json.Unmarshal(body, &raws); err != nil {
-			return nil, Errorf(EINVALID, "body: %s", jsonProblem(err))
-		}
-		if len(raws) == 0 {
-			return nil, Errorf(EINVALID, "alerts: empty array")
-		}
-	} else {
-		return nil, Errorf(EINVALID, "body: want an alert object or an array of alerts")
-	}
-	alerts := make([]Alert, len(raws))
-	for i, raw := range raws {
-		prefix := fmt.Sprintf("alerts[%d].", i)
-		if single {
-			prefix = ""
-		}
-		if err := decodeAlert(raw, &alerts[i], prefix); err != nil {
-			return nil, err
-		}
-	}
-	return alerts, nil
-}
-
-func decodeAlert(raw []byte, a *Alert, prefix string) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(a); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			return Errorf(EINVALID, "%s%s: want %s, got %s", prefix, typeErr.Field, typeErr.Type, typeErr.Value)
-		}
-		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return Errorf(EINVALID, "%s%s: unknown field", prefix, strings.Trim(field, `"`))
-		}
-		var sevErr *SeverityError
-		if errors.As(err, &sevErr) {
-			return Errorf(EINVALID, "%sseverity: %s", prefix, sevErr.Error())
-		}
-		where := strings.TrimSuffix(prefix, ".")
-		if where == "" {
-			where = "body"
-		}
-		return Errorf(EINVALID, "%s: %s", where, jsonProblem(err))
-	}
-	return a.validate(prefix)
-}
-
-// jsonProblem turns encoding/json's message into one a sender can act on.
-func jsonProblem(err error) string {
-	var syn *json.SyntaxError
-	if errors.As(err, &syn) {
-		return fmt.Sprintf("malformed JSON at byte %d: %s", syn.Offset, syn.Error())
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return "malformed JSON: unexpected end of input"
-	}
-	return strings.TrimPrefix(err.Error(), "json: ")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -3,6 +3,8 @@ package incident
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -30,7 +32,7 @@ func Fingerprint(a Alert) string {
 	write(norm(a.Rule))
 	write(norm(a.Env))
 	write(a.ExternalID)
-	for _, k := range sortedKeys(a.QueryKey) {
+	for _, k := range slices.Sorted(maps.Keys(a.QueryKey)) {
 		write(k + "=" + a.QueryKey[k])
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])

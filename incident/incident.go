@@ -2,6 +2,8 @@ package incident
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -136,7 +138,7 @@ func (inc *Incident) Title() string {
 	if a.Env != "" {
 		fmt.Fprintf(&b, " [%s]", a.Env)
 	}
-	for _, k := range sortedKeys(a.QueryKey) {
+	for _, k := range slices.Sorted(maps.Keys(a.QueryKey)) {
 		fmt.Fprintf(&b, " %s=%s", k, a.QueryKey[k])
 	}
 	return b.String()

@@ -101,7 +101,7 @@ func TestDecodeAlertsErrorsNameTheField(t *testing.T) {
 		{`{"source":"x","rule":"bad\nname"}`, `rule: "bad\nname" has characters outside`},
 		{`{"source":"x","rule":"y"`, "body: malformed JSON"},
 	} {
-		_, err := DecodeAlerts(strings.NewReader(tc.body))
+		_, _, _, err := DecodeAlerts([]byte(tc.body), DecodeOptions{})
 		if err == nil {
 			t.Errorf("%s: no error", tc.body)
 			continue
@@ -110,7 +110,7 @@ func TestDecodeAlertsErrorsNameTheField(t *testing.T) {
 			t.Errorf("%s:\n got %v (%s)\nwant %s", tc.body, err, ErrorCode(err), tc.want)
 		}
 	}
-	alerts, err := DecodeAlerts(strings.NewReader(`[{"source":"a","rule":"b","severity":"high","query_key":{"ip":"203.0.113.7"}},{"source":"c","rule":"d"}]`))
+	alerts, _, _, err := DecodeAlerts([]byte(`[{"source":"a","rule":"b","severity":"high","query_key":{"ip":"203.0.113.7"}},{"source":"c","rule":"d"}]`), DecodeOptions{})
 	if err != nil || len(alerts) != 2 || alerts[0].Severity != SeverityHigh || alerts[0].QueryKey["ip"] != "203.0.113.7" {
 		t.Fatalf("valid array: %+v, %v", alerts, err)
 	}

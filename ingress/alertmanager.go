@@ -57,7 +57,7 @@ func DecodeAlertmanager(body []byte) ([]Item, []string, error) {
 	}
 	var m amMessage
 	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, nil, incident.Errorf(incident.EINVALID, "body: %s", jsonProblem(err))
+		return nil, nil, incident.Errorf(incident.EINVALID, "body: %s", incident.JSONProblem(err))
 	}
 	if m.Version != "4" {
 		return nil, nil, incident.Errorf(incident.EINVALID, "version: %q, want \"4\"", m.Version)

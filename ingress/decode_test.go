@@ -1,11 +1,12 @@
 package ingress
 
 import (
-	"github.com/irflow/irflow/internal/config"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/irflow/irflow/internal/config"
 
 	"github.com/irflow/irflow/incident"
 )
@@ -43,7 +44,7 @@ func TestDecodeAlerts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			alerts, single, warnings, err := DecodeAlerts([]byte(tt.body), tt.source, 4)
+			alerts, single, warnings, err := incident.DecodeAlerts([]byte(tt.body), incident.DecodeOptions{Lenient: true, DefaultSource: tt.source, MaxAlerts: 4})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want containing %q", err, tt.wantErr)

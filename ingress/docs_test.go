@@ -1,14 +1,14 @@
 package ingress
 
 import (
-	"bytes"
 	"encoding/json"
-	"github.com/irflow/irflow/internal/config"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"testing"
+
+	"github.com/irflow/irflow/internal/config"
 
 	"github.com/irflow/irflow/incident"
 )
@@ -26,11 +26,11 @@ func TestDocExamples(t *testing.T) {
 	}
 	for _, name := range []string{"alert.json", "alerts.json"} {
 		// Strict decoding: examples must not rely on ignored fields.
-		if _, err := incident.DecodeAlerts(bytes.NewReader(read(name))); err != nil {
+		if _, _, _, err := incident.DecodeAlerts(read(name), incident.DecodeOptions{}); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	single, err := incident.DecodeAlerts(bytes.NewReader(read("alert.json")))
+	single, _, _, err := incident.DecodeAlerts(read("alert.json"), incident.DecodeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestDocExamples(t *testing.T) {
 	for k := range schema.Defs.Alert.Properties {
 		props = append(props, k)
 	}
-	want := append([]string(nil), alertFields...)
+	want := incident.AlertFields()
 	sort.Strings(props)
 	sort.Strings(want)
 	if !reflect.DeepEqual(props, want) {

@@ -2,8 +2,9 @@ package ingress
 
 import (
 	"fmt"
-	"github.com/irflow/irflow/internal/config"
 	"sort"
+
+	"github.com/irflow/irflow/internal/config"
 
 	"github.com/irflow/irflow/incident"
 )

@@ -1,9 +1,10 @@
 package ingress
 
 import (
-	"github.com/irflow/irflow/internal/config"
 	"strings"
 	"testing"
+
+	"github.com/irflow/irflow/internal/config"
 
 	"github.com/irflow/irflow/incident"
 )
@@ -26,7 +27,7 @@ func requireSenderError(t *testing.T, err error) {
 func FuzzDecodeAlerts(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, source := range []string{"", "fuzz"} {
-			alerts, single, _, err := DecodeAlerts(data, source, 50)
+			alerts, single, _, err := incident.DecodeAlerts(data, incident.DecodeOptions{Lenient: true, DefaultSource: source, MaxAlerts: 50})
 			if err != nil {
 				requireSenderError(t, err)
 				continue

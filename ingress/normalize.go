@@ -208,7 +208,7 @@ func decodeObject(body []byte, what string) (map[string]any, error) {
 	dec.UseNumber()
 	var doc map[string]any
 	if err := dec.Decode(&doc); err != nil {
-		return nil, incident.Errorf(incident.EINVALID, "body: %s", jsonProblem(err))
+		return nil, incident.Errorf(incident.EINVALID, "body: %s", incident.JSONProblem(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, incident.Errorf(incident.EINVALID, "body: more than one JSON value")

@@ -9,7 +9,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"github.com/irflow/irflow/internal/config"
 	"io"
 	"log/slog"
 	"mime"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/irflow/irflow/internal/config"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -334,7 +335,7 @@ func nonNil(w []string) []string {
 }
 
 func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request, body []byte, source string) {
-	alerts, single, warnings, err := DecodeAlerts(body, source, s.cfg.MaxAlerts)
+	alerts, single, warnings, err := incident.DecodeAlerts(body, incident.DecodeOptions{Lenient: true, DefaultSource: source, MaxAlerts: s.cfg.MaxAlerts})
 	if err != nil {
 		writeError(w, err, warnings)
 		return

@@ -3,12 +3,13 @@ package ingress
 import (
 	"context"
 	"errors"
-	"github.com/irflow/irflow/internal/config"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/irflow/irflow/internal/config"
 
 	"github.com/prometheus/client_golang/prometheus"
 

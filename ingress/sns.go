@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"github.com/irflow/irflow/internal/config"
 	"io"
 	"net/http"
 	"net/url"
@@ -20,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/irflow/irflow/internal/config"
 
 	"github.com/irflow/irflow/incident"
 	"github.com/irflow/irflow/workflows"
@@ -60,7 +61,7 @@ func DecodeSNS(body []byte) (*SNSMessage, error) {
 	}
 	var m SNSMessage
 	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, incident.Errorf(incident.EINVALID, "body: %s", jsonProblem(err))
+		return nil, incident.Errorf(incident.EINVALID, "body: %s", incident.JSONProblem(err))
 	}
 	need := []struct{ name, value string }{
 		{"Type", m.Type}, {"MessageId", m.MessageID}, {"TopicArn", m.TopicArn}, {"Message", m.Message},
@@ -334,7 +335,7 @@ func DecodeCloudWatchAlarm(message string) (item *Item, state string, warnings [
 	}
 	var al cwAlarm
 	if err := json.Unmarshal([]byte(msg), &al); err != nil {
-		return nil, "", nil, incident.Errorf(incident.EINVALID, "Message: %s", jsonProblem(err))
+		return nil, "", nil, incident.Errorf(incident.EINVALID, "Message: %s", incident.JSONProblem(err))
 	}
 	if al.AlarmName == "" {
 		return nil, "", nil, incident.Errorf(incident.EINVALID, "Message.AlarmName: required")
@@ -369,7 +370,7 @@ func DecodeCloudWatchAlarm(message string) (item *Item, state string, warnings [
 	if len(al.Trigger) > 0 && string(al.Trigger) != "null" {
 		var tr cwTrigger
 		if err := json.Unmarshal(al.Trigger, &tr); err != nil {
-			warnings = append(warnings, fmt.Sprintf("Message.Trigger: %s, kept out of fields", jsonProblem(err)))
+			warnings = append(warnings, fmt.Sprintf("Message.Trigger: %s, kept out of fields", incident.JSONProblem(err)))
 		} else {
 			if tr.MetricName != "" {
 				a.Fields["metric_name"] = tr.MetricName

@@ -11,7 +11,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"github.com/irflow/irflow/internal/config"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +19,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/irflow/irflow/internal/config"
 
 	"github.com/irflow/irflow/incident"
 )

@@ -1,7 +1,9 @@
 package rules
 
 import (
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -72,7 +74,7 @@ func aggregate(typ string, f field, events []Event) (float64, bool) {
 // the value crosses max_threshold (above) or min_threshold (below).
 func (r *Rule) evalMetric(c *compiled, in []timed, runEnd time.Time, emit func(Match)) {
 	groups := groupByKey(c, in)
-	for _, k := range sortedKeys(groups) {
+	for _, k := range slices.Sorted(maps.Keys(groups)) {
 		v, ok := aggregate(r.MetricAggType, c.metric, groups[k])
 		if ok && r.crossed(v) {
 			emit(r.metricMatch(runEnd, k, v))
@@ -98,7 +100,7 @@ func (r *Rule) metricMatch(t time.Time, key string, v float64) Match {
 // is above max_percentage or below min_percentage, per key, over the run.
 func (r *Rule) evalPercentage(c *compiled, in []timed, runEnd time.Time, emit func(Match)) {
 	groups := groupByKey(c, in)
-	for _, k := range sortedKeys(groups) {
+	for _, k := range slices.Sorted(maps.Keys(groups)) {
 		total := len(groups[k])
 		hit := 0
 		for _, e := range groups[k] {

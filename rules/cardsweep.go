@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"time"
 )
@@ -172,7 +174,7 @@ func (r *Rule) cardinalitySweep(st *State, key string, leaf map[string]any, emit
 // checks min_cardinality at end as evalCardinality's garbage collection does.
 func (r *Rule) cardinalityGC(st *State, end time.Time, emit func(Match)) {
 	limit := r.cardinalityCap()
-	for _, k := range sortedKeys(st.Cardinality) {
+	for _, k := range slices.Sorted(maps.Keys(st.Cardinality)) {
 		vals := st.Cardinality[k]
 		for v, last := range vals {
 			if end.Sub(last) > r.Timeframe {

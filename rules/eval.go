@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -439,7 +440,7 @@ func (r *Rule) flatGC(st *State, runEnd time.Time, emit func(Match)) {
 	if st.FirstEvent == nil {
 		st.FirstEvent = map[string]time.Time{}
 	}
-	keys := sortedKeys(st.Windows)
+	keys := slices.Sorted(maps.Keys(st.Windows))
 	if len(keys) == 0 && len(r.QueryKey) == 0 {
 		keys = []string{""}
 	}
@@ -470,13 +471,4 @@ func minTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -1,7 +1,9 @@
 package rules
 
 import (
+	"maps"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -113,7 +115,7 @@ func (r *Rule) spikeEvent(st *State, key string, t time.Time, n float64, placeho
 // spikeGC adds a placeholder at runEnd for every key so windows slide even
 // without events, forgetting keys with nothing left in either window.
 func (r *Rule) spikeGC(st *State, runEnd time.Time, emit func(Match)) {
-	for _, k := range sortedKeys(st.Windows) {
+	for _, k := range slices.Sorted(maps.Keys(st.Windows)) {
 		if len(r.QueryKey) > 0 && st.Windows[k].Count == 0 && st.window(&st.RefWindows, k).Count == 0 {
 			delete(st.Windows, k)
 			delete(st.RefWindows, k)
@@ -153,7 +155,7 @@ func (r *Rule) evalSpike(c *compiled, st *State, in []timed, runEnd time.Time, e
 // spike windows, as ElastAlert2's spike_aggregation does with its query result.
 func (r *Rule) evalSpikeAggregation(c *compiled, st *State, in []timed, runEnd time.Time, emit func(Match)) {
 	groups := groupByKey(c, in)
-	for _, k := range sortedKeys(groups) {
+	for _, k := range slices.Sorted(maps.Keys(groups)) {
 		v, ok := aggregate(r.MetricAggType, c.metric, groups[k])
 		if !ok {
 			continue

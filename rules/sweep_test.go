@@ -2,6 +2,8 @@ package rules
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -25,7 +27,7 @@ func fakeAggs(tb testing.TB, r *Rule, events []Event, start, end time.Time) map[
 		}
 	}
 	var buckets []any
-	for _, k := range sortedKeys(byKey) {
+	for _, k := range slices.Sorted(maps.Keys(byKey)) {
 		b := map[string]any{"key": k, "doc_count": float64(len(byKey[k]))}
 		var maxTS time.Time
 		first, last := map[string]time.Time{}, map[string]time.Time{}
@@ -68,7 +70,7 @@ func fakeAggs(tb testing.TB, r *Rule, events []Event, start, end time.Time) map[
 		}
 		if r.Type == TypeCardinality {
 			list := func(name string, at map[string]time.Time, less func(a, b string) bool) map[string]any {
-				vals := sortedKeys(last)
+				vals := slices.Sorted(maps.Keys(last))
 				sort.SliceStable(vals, func(i, j int) bool { return less(vals[i], vals[j]) })
 				if len(vals) > r.cardinalityCap() {
 					vals = vals[:r.cardinalityCap()]

@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -103,7 +105,7 @@ func (r *Rule) evalCardinality(c *compiled, st *State, in []timed, runEnd time.T
 	}
 	var check func(key string, t time.Time, doc Event, gc bool)
 	gcAt := func(t time.Time) {
-		for _, k := range sortedKeys(st.Cardinality) {
+		for _, k := range slices.Sorted(maps.Keys(st.Cardinality)) {
 			for v, last := range st.Cardinality[k] {
 				if t.Sub(last) > r.Timeframe {
 					delete(st.Cardinality[k], v)

@@ -39,7 +39,11 @@ incident with SignalWithStart: a new incident opens, a duplicate becomes an occu
 				defer f.Close()
 				r = f
 			}
-			alerts, err := incident.DecodeAlerts(r)
+			body, err := io.ReadAll(r)
+			if err != nil {
+				return fail("--file: %v", err)
+			}
+			alerts, _, _, err := incident.DecodeAlerts(body, incident.DecodeOptions{})
 			if err != nil {
 				return err
 			}

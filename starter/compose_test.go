@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"github.com/irflow/irflow/ingress"
-	"github.com/irflow/irflow/internal/client"
 	"io"
 	"log/slog"
 	"os"
@@ -11,6 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/irflow/irflow/ingress"
+	"github.com/irflow/irflow/internal/client"
 
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/irflow/irflow/internal/config"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/irflow/irflow/internal/config"
 
 	"github.com/irflow/irflow/incident"
 	"github.com/irflow/irflow/workflows"

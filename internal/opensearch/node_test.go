@@ -201,8 +201,8 @@ func TestStartValidatesOptions(t *testing.T) {
 		want string
 		is   error
 	}{
-		{"no home", opensearch.Options{}, "opensearch.Options.Home is required", nil},
-		{"bad port", opensearch.Options{Home: t.TempDir(), HTTPPort: 70000}, "opensearch.HTTPPort 70000 out of range", nil},
+		{"no home", opensearch.Options{}, "Options.Home is required", nil},
+		{"bad port", opensearch.Options{Home: t.TempDir(), HTTPPort: 70000}, "Options.HTTPPort 70000 out of range", nil},
 		{"no java", opensearch.Options{Home: t.TempDir(), Java: "/nonexistent/java"}, "java not found", opensearch.ErrJavaMissing},
 		{"no jars", opensearch.Options{Home: t.TempDir(), Java: os.Args[0], JarsDir: t.TempDir()}, "make opensearch-jars", opensearch.ErrJarsMissing},
 	}
