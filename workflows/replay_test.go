@@ -30,6 +30,12 @@ const historyDir = "testdata/histories"
 func newReplayer(t *testing.T) worker.WorkflowReplayer {
 	r := worker.NewWorkflowReplayer()
 	r.RegisterWorkflowWithOptions(workflows.IncidentWorkflow, workflow.RegisterOptions{Name: workflows.IncidentWorkflowName})
+	// rulesweep-*.json and rulekick-*.json were recorded before the sweep
+	// called its activities by method reference and wrapped RaiseRuleAlerts'
+	// argument and result in structs: sweeps, coalesced kicks, a failed
+	// sweep, a kick carried across continue-as-new, a rule change.
+	r.RegisterWorkflowWithOptions(workflows.RuleSweepWorkflow, workflow.RegisterOptions{Name: workflows.RuleSweepWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.RuleKickWorkflow, workflow.RegisterOptions{Name: workflows.RuleKickWorkflowName})
 	return r
 }
 

@@ -80,10 +80,6 @@ var (
 		HeartbeatTimeout:    30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
 	}
-	kickOptions = workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5},
-	}
 )
 
 // Activities the rule workflows call; nil pointers only name the methods.
@@ -242,18 +238,4 @@ func RuleSweepWorkflow(ctx workflow.Context, in RuleSweepInput) error {
 		w.Sweeps++ // last, so a query seeing it sees the whole sweep
 	}
 	return w.continueAsNew(ctx)
-}
-
-// RuleKickWorkflow is what a rule's Schedule starts: it wakes the rule's sweep
-// workflow (starting it if needed) and ends.
-func RuleKickWorkflow(ctx workflow.Context, req SweepRequest) error {
-	ctx = workflow.WithActivityOptions(ctx, kickOptions)
-	return workflow.ExecuteActivity(ctx, ruleSweepActs.KickRuleSweep, activities.KickInput{
-		WorkflowID:   RuleSweepWorkflowID(req.Rule.Name),
-		WorkflowType: RuleSweepWorkflowName,
-		TaskQueue:    TaskQueue,
-		Signal:       SignalRuleSweep,
-		SignalArg:    req,
-		StartArg:     RuleSweepInput{Rule: req.Rule},
-	}).Get(ctx, nil)
 }

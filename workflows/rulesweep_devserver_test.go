@@ -4,12 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/irflow/irflow/activities"
-	"github.com/irflow/irflow/rules"
 	"io"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/irflow/irflow/activities"
+	"github.com/irflow/irflow/rules"
 
 	opensearchgo "github.com/opensearch-project/opensearch-go/v2"
 	"github.com/opensearch-project/opensearch-go/v2/opensearchapi"
