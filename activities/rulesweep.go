@@ -18,7 +18,7 @@ import (
 type RuleSweeps struct {
 	Temporal client.Client
 	// Send delivers one alert to its incident (SignalWithStart on
-	// incident-<fingerprint>); workerapp wires it to incidents.Client.Send.
+	// incident-<fingerprint>); workerapp wires it to client.Client.Send.
 	Send func(ctx context.Context, a incident.Alert) error
 }
 

@@ -138,7 +138,7 @@ func benchSlack(e *env) (map[string]any, error) {
 	}
 	return map[string]any{
 		"slack_alert_to_post": map[string]any{
-			"what":             "incidents.Client.Send → chat.postMessage received by slackfake (real worker, local notify activity, real Slack notifier incl. Find), 200 alerts one at a time after 20 warm-up, vs start workflow → first activity running",
+			"what":             "client.Client.Send → chat.postMessage received by the Slack fake (real worker, local notify activity, real Slack notifier incl. Find), 200 alerts one at a time after 20 warm-up, vs start workflow → first activity running",
 			"floor":            fl,
 			"slack":            sp,
 			"p50_ratio":        round2(sp.P50ms / fl.P50ms),
@@ -235,7 +235,7 @@ func slackStorm(e *env, fake *testenv.Slack, send func(incident.Alert, int) (str
 		return nil, fmt.Errorf("storm: %d posts and %d updates in %s; want 1 post and at most %d updates", len(posts), len(updates), elapsed, limit)
 	}
 	return map[string]any{
-		"what":                     "5,000 occurrence signals of one alert via incidents.Client.Send, 50 senders, notify_interval 1s; calls counted at slackfake",
+		"what":                     "5,000 occurrence signals of one alert via client.Client.Send, 50 senders, notify_interval 1s; calls counted at the Slack fake",
 		"occurrences":              total,
 		"signals":                  total,
 		"senders":                  senders,

@@ -28,7 +28,7 @@ import (
 )
 
 // Incidents is what the handlers need from Temporal. The Temporal client in
-// internal/incidents satisfies it; tests use a func adapter.
+// internal/client satisfies it; tests use a func adapter.
 type Incidents interface {
 	// Send SignalWithStarts incident-<fingerprint of occ.Alert> with an
 	// occurrence signal and returns after Temporal accepted it (durable).

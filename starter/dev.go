@@ -8,11 +8,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/irflow/irflow/internal/devstack"
+	"github.com/irflow/irflow/internal/devapp"
 )
 
 func newDevCmd() *cobra.Command {
-	m := &devstack.Main{}
+	m := &devapp.Main{}
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run the whole system locally: Temporal dev server + Web UI, worker, HTTP ingress",

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -168,31 +169,26 @@ func printIncident(w io.Writer, inc incident.Incident) {
 	}
 }
 
-// byFlag adds --by, defaulting to $USER so a person at a terminal is named.
-func byFlag(cmd *cobra.Command, by *string) {
-	cmd.Flags().StringVar(by, "by", os.Getenv("USER"), "who is doing this (default $USER)")
-}
-
-func requireBy(by string) error {
-	if strings.TrimSpace(by) == "" {
-		return fail("--by: required (who is doing this)")
-	}
-	return nil
-}
-
-// updateCmd builds ack/resolve/snooze/rescan: dial, call, print the result.
-func updateCmd(g *globals, use, short string, setup func(*cobra.Command), call func(*cobra.Command, *client.Client, string) (incident.Incident, error), done string) *cobra.Command {
+// updateCmd builds ack/resolve/snooze/rescan: --by (required), dial, call
+// within --timeout, print the result.
+func updateCmd(g *globals, use, short string, setup func(*cobra.Command), call func(ctx context.Context, ic *client.Client, id, by string) (incident.Incident, error), done string) *cobra.Command {
+	var by string
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if strings.TrimSpace(by) == "" {
+				return fail("--by: required (who is doing this)")
+			}
 			ic, closeFn, err := g.dial(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer closeFn()
-			inc, err := call(cmd, ic, args[0])
+			ctx, cancel := g.ctx(cmd)
+			defer cancel()
+			inc, err := call(ctx, ic, args[0], by)
 			if err != nil {
 				return err
 			}
@@ -200,72 +196,46 @@ func updateCmd(g *globals, use, short string, setup func(*cobra.Command), call f
 			return nil
 		},
 	}
+	// --by defaults to $USER so a person at a terminal is named.
+	cmd.Flags().StringVar(&by, "by", os.Getenv("USER"), "who is doing this (default $USER)")
 	setup(cmd)
 	return cmd
 }
 
 func newAckCmd(g *globals) *cobra.Command {
-	var by, note string
+	var note string
 	return updateCmd(g, "ack ID --by NAME", "Acknowledge an incident: escalation stops",
-		func(c *cobra.Command) {
-			byFlag(c, &by)
-			c.Flags().StringVar(&note, "note", "", "a note for the timeline")
-		},
-		func(cmd *cobra.Command, ic *client.Client, id string) (incident.Incident, error) {
-			if err := requireBy(by); err != nil {
-				return incident.Incident{}, err
-			}
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
+		func(c *cobra.Command) { c.Flags().StringVar(&note, "note", "", "a note for the timeline") },
+		func(ctx context.Context, ic *client.Client, id, by string) (incident.Incident, error) {
 			return ic.Acknowledge(ctx, id, workflows.AcknowledgeRequest{By: by, Note: note})
 		}, "acknowledged")
 }
 
 func newResolveCmd(g *globals) *cobra.Command {
-	var by, note string
+	var note string
 	return updateCmd(g, "resolve ID --by NAME [--note TEXT]", "Resolve an incident: it is archived and closed",
-		func(c *cobra.Command) { byFlag(c, &by); c.Flags().StringVar(&note, "note", "", "what was done") },
-		func(cmd *cobra.Command, ic *client.Client, id string) (incident.Incident, error) {
-			if err := requireBy(by); err != nil {
-				return incident.Incident{}, err
-			}
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
+		func(c *cobra.Command) { c.Flags().StringVar(&note, "note", "", "what was done") },
+		func(ctx context.Context, ic *client.Client, id, by string) (incident.Incident, error) {
 			return ic.Resolve(ctx, id, workflows.ResolveRequest{By: by, Note: note})
 		}, "resolved")
 }
 
 func newSnoozeCmd(g *globals) *cobra.Command {
-	var by string
 	var dur time.Duration
 	return updateCmd(g, "snooze ID --for 1h", "Snooze an incident: escalation waits until the snooze ends",
-		func(c *cobra.Command) {
-			byFlag(c, &by)
-			c.Flags().DurationVar(&dur, "for", 0, "how long, like 30m or 2h")
-		},
-		func(cmd *cobra.Command, ic *client.Client, id string) (incident.Incident, error) {
-			if err := requireBy(by); err != nil {
-				return incident.Incident{}, err
-			}
+		func(c *cobra.Command) { c.Flags().DurationVar(&dur, "for", 0, "how long, like 30m or 2h") },
+		func(ctx context.Context, ic *client.Client, id, by string) (incident.Incident, error) {
 			if dur <= 0 {
 				return incident.Incident{}, fail("--for: required, a positive duration like 30m or 2h")
 			}
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
 			return ic.Snooze(ctx, id, workflows.SnoozeRequest{By: by, Until: time.Now().Add(dur).UTC()})
 		}, "snoozed")
 }
 
 func newRescanCmd(g *globals) *cobra.Command {
-	var by string
 	return updateCmd(g, "rescan ID --by NAME", "Re-run the incident's source check now",
-		func(c *cobra.Command) { byFlag(c, &by) },
-		func(cmd *cobra.Command, ic *client.Client, id string) (incident.Incident, error) {
-			if err := requireBy(by); err != nil {
-				return incident.Incident{}, err
-			}
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
+		func(*cobra.Command) {},
+		func(ctx context.Context, ic *client.Client, id, by string) (incident.Incident, error) {
 			return ic.Rescan(ctx, id, workflows.RescanRequest{By: by})
 		}, "re-scanned")
 }

@@ -2,7 +2,7 @@ package slackapp_test
 
 // The full Slack loop on the real Temporal dev server: client.Client.Send →
 // the real worker (IncidentWorkflow, local notify activity) → the real Slack
-// notifier → slackfake; a signed button press → the real handler → the
+// notifier → the Slack fake (testenv.Slack); a signed button press → the real handler → the
 // workflow's acknowledge update → the message edited in the fake.
 
 import (

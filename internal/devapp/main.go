@@ -1,4 +1,7 @@
-package devstack
+// Package devapp is `starter dev`: the whole system on one machine, from the
+// dev stack's parts (internal/devstack, internal/opensearch, internal/demologs)
+// and the production processes (internal/workerapp, internal/ingressapp).
+package devapp
 
 import (
 	"context"
@@ -11,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/irflow/irflow/internal/devstack"
 
 	"github.com/irflow/irflow/activities"
 	"github.com/irflow/irflow/incident"
@@ -66,7 +71,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Home, err = filepath.Abs(m.Home); err != nil {
 		return err
 	}
-	lock, err := AcquireLock(m.Home)
+	lock, err := devstack.AcquireLock(m.Home)
 	if err != nil {
 		return incident.Errorf(incident.EINVALID, "%v", err)
 	}
@@ -175,8 +180,8 @@ func (m *Main) Close() error {
 func (m *Main) onClose(f func()) { m.closers = append(m.closers, f) }
 
 // startTemporal runs the pinned dev server with its log in <home>/temporal.log.
-func (m *Main) startTemporal(ctx context.Context) (*Temporal, error) {
-	bin, err := FindTemporal()
+func (m *Main) startTemporal(ctx context.Context) (*devstack.Temporal, error) {
+	bin, err := devstack.FindTemporal()
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +192,7 @@ func (m *Main) startTemporal(ctx context.Context) (*Temporal, error) {
 	}
 	m.onClose(func() { logFile.Close() })
 	fmt.Fprintf(m.Out, "==> starting Temporal dev server (%s, log %s)\n", bin, logPath)
-	tmp, err := StartTemporal(ctx, TemporalOptions{Bin: bin, Home: m.Home, Port: m.TemporalPort, UIPort: m.UIPort, Log: logFile})
+	tmp, err := devstack.StartTemporal(ctx, devstack.TemporalOptions{Bin: bin, Home: m.Home, Port: m.TemporalPort, UIPort: m.UIPort, Log: logFile})
 	if err != nil {
 		return nil, err
 	}
