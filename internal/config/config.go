@@ -35,6 +35,8 @@ type Config struct {
 	Search Search `yaml:"search"`
 	// SNS is the client escalation levels with an sns_topic page through.
 	SNS SNS `yaml:"sns"`
+	// Enrich is the context added to every incident (owner, GeoIP, threat intel).
+	Enrich Enrich `yaml:"enrich"`
 }
 
 // SNS tunes the SNS client escalation pages use; the usual AWS env vars and
@@ -179,6 +181,8 @@ func Default() Config {
 	p := incident.DefaultPolicy()
 	var ingress Ingress
 	ingress.SetDefaults()
+	var enrich Enrich
+	enrich.SetDefaults()
 	return Config{
 		Temporal: Temporal{Address: "127.0.0.1:7233", Namespace: "default"},
 		Worker:   Worker{MetricsAddr: "127.0.0.1:9090", MaxConcurrentActivities: 100, ShutdownTimeout: Duration(10 * time.Second)},
@@ -192,6 +196,7 @@ func Default() Config {
 		Archive: Archive{URL: "file://var/archive"},
 		Slack:   Slack{DefaultChannel: "#alerts"},
 		Ingress: ingress,
+		Enrich:  enrich,
 	}
 }
 
@@ -250,6 +255,8 @@ const (
 	EnvSlackAPIURL        = "IRFLOW_SLACK_API_URL"
 	EnvIngressTokens      = "IRFLOW_INGRESS_TOKENS"
 	EnvSlackSigningSecret = "SLACK_SIGNING_SECRET"
+	EnvGeoIPDB            = "IRFLOW_GEOIP_DB"
+	EnvThreatIntel        = "IRFLOW_THREAT_INTEL"
 )
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -273,6 +280,15 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	set(&c.Slack.Token, EnvSlackToken)
 	set(&c.Slack.APIURL, EnvSlackAPIURL)
 	set(&c.Ingress.Slack.SigningSecret, EnvSlackSigningSecret)
+	set(&c.Enrich.GeoIPDB, EnvGeoIPDB)
+	if v := getenv(EnvThreatIntel); v != "" {
+		c.Enrich.ThreatIntel = nil
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				c.Enrich.ThreatIntel = append(c.Enrich.ThreatIntel, p)
+			}
+		}
+	}
 	if v := getenv(EnvIngressTokens); v != "" {
 		tokens, err := ParseTokens(v)
 		if err != nil {
@@ -344,6 +360,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.Ingress.Validate(); err != nil {
+		return err
+	}
+	if err := c.Enrich.Validate(); err != nil {
 		return err
 	}
 	for i, id := range c.Ingress.Slack.AllowResolve {
