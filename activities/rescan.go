@@ -38,13 +38,20 @@ type Rescan struct {
 	// Checkers by alert source; Default for any other source.
 	Checkers map[string]Checker
 	Default  Checker
+	// Hooks, when one matches the alert, run instead of the source's checker.
+	Hooks *LambdaHooks
 }
 
 // RescanIncident re-runs the source check for the incident's alert.
 func (r *Rescan) RescanIncident(ctx context.Context, in RescanInput) (incident.Scan, error) {
-	c, ok := r.Checkers[in.Alert.Source]
-	if !ok {
-		c = r.Default
+	var c Checker = r.Default
+	if sc, ok := r.Checkers[in.Alert.Source]; ok {
+		c = sc
+	}
+	if hook, ok := r.Hooks.For(in.Alert); ok {
+		c = CheckerFunc(func(ctx context.Context, a incident.Alert) (incident.Scan, error) {
+			return r.Hooks.Run(ctx, hook, LambdaRescanRequest{IncidentID: in.IncidentID, Alert: a})
+		})
 	}
 	if c == nil {
 		c = UnknownChecker

@@ -37,6 +37,10 @@ type Config struct {
 	SNS SNS `yaml:"sns"`
 	// Enrich is the context added to every incident (owner, GeoIP, threat intel).
 	Enrich Enrich `yaml:"enrich"`
+	// CloudWatch pulls metrics around alerts and re-scans alarm incidents.
+	CloudWatch CloudWatch `yaml:"cloudwatch"`
+	// Lambda runs re-scan hooks.
+	Lambda Lambda `yaml:"lambda"`
 }
 
 // SNS tunes the SNS client escalation pages use; the usual AWS env vars and
@@ -183,6 +187,8 @@ func Default() Config {
 	ingress.SetDefaults()
 	var enrich Enrich
 	enrich.SetDefaults()
+	var cw CloudWatch
+	cw.SetDefaults()
 	return Config{
 		Temporal: Temporal{Address: "127.0.0.1:7233", Namespace: "default"},
 		Worker:   Worker{MetricsAddr: "127.0.0.1:9090", MaxConcurrentActivities: 100, ShutdownTimeout: Duration(10 * time.Second)},
@@ -193,10 +199,11 @@ func Default() Config {
 			MaxSignalsPerRun:    p.MaxSignalsPerRun,
 			MaxHistoryEvents:    p.MaxHistoryEvents,
 		},
-		Archive: Archive{URL: "file://var/archive"},
-		Slack:   Slack{DefaultChannel: "#alerts"},
-		Ingress: ingress,
-		Enrich:  enrich,
+		Archive:    Archive{URL: "file://var/archive"},
+		Slack:      DefaultSlack(),
+		Ingress:    ingress,
+		Enrich:     enrich,
+		CloudWatch: cw,
 	}
 }
 
@@ -257,6 +264,8 @@ const (
 	EnvSlackSigningSecret = "SLACK_SIGNING_SECRET"
 	EnvGeoIPDB            = "IRFLOW_GEOIP_DB"
 	EnvThreatIntel        = "IRFLOW_THREAT_INTEL"
+	EnvCloudWatchEndpoint = "IRFLOW_CLOUDWATCH_ENDPOINT"
+	EnvLambdaEndpoint     = "IRFLOW_LAMBDA_ENDPOINT"
 )
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -281,6 +290,8 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	set(&c.Slack.APIURL, EnvSlackAPIURL)
 	set(&c.Ingress.Slack.SigningSecret, EnvSlackSigningSecret)
 	set(&c.Enrich.GeoIPDB, EnvGeoIPDB)
+	set(&c.CloudWatch.Endpoint, EnvCloudWatchEndpoint)
+	set(&c.Lambda.Endpoint, EnvLambdaEndpoint)
 	if v := getenv(EnvThreatIntel); v != "" {
 		c.Enrich.ThreatIntel = nil
 		for _, p := range strings.Split(v, ",") {
@@ -363,6 +374,12 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Enrich.Validate(); err != nil {
+		return err
+	}
+	if err := c.CloudWatch.Validate(); err != nil {
+		return err
+	}
+	if err := c.Lambda.Validate(); err != nil {
 		return err
 	}
 	for i, id := range c.Ingress.Slack.AllowResolve {
