@@ -30,6 +30,30 @@ type Slack struct {
 	Namespace string `yaml:"namespace" json:"namespace,omitempty"`
 }
 
+// DefaultSlack is the slack section with nothing set: the channels of the
+// runbook irflow's users already follow (DefaultRoutes), #alerts for the rest.
+func DefaultSlack() Slack {
+	return Slack{DefaultChannel: "#alerts", Routes: DefaultRoutes()}
+}
+
+// DefaultRoutes route by what an incident is about. WAF and security
+// incidents first (a WAF rule about 4xx answers is still a WAF matter), by
+// category or, for CloudWatch alarms that carry none, a rule (alarm) name with
+// "waf" in it; then 5xx and 4xx by category or rule name ("be-5xx-burst",
+// "irflow-alb-target-5xx", "fe-4xx-spike"; globs ignore case). A file's
+// `routes:` replaces them all; `routes: []` turns them off.
+func DefaultRoutes() []Route {
+	return []Route{
+		{Match: RouteMatch{Category: "waf"}, Channel: "#waf-alerts"},
+		{Match: RouteMatch{Category: "security"}, Channel: "#waf-alerts"},
+		{Match: RouteMatch{Rule: "*waf*"}, Channel: "#waf-alerts"},
+		{Match: RouteMatch{Category: "5xx"}, Channel: "#5xx-error-logs"},
+		{Match: RouteMatch{Rule: "*5xx*"}, Channel: "#5xx-error-logs"},
+		{Match: RouteMatch{Category: "4xx"}, Channel: "#4xx-error-logs"},
+		{Match: RouteMatch{Rule: "*4xx*"}, Channel: "#4xx-error-logs"},
+	}
+}
+
 // Route sends matching incidents to a channel.
 type Route struct {
 	Match   RouteMatch `yaml:"match" json:"match"`
