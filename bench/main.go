@@ -179,6 +179,7 @@ var sections = []section{
 	{"incident", benchIncident},
 	{"rules", benchRules},
 	{"slack", benchSlack},
+	{"enrich", benchEnrich},
 }
 
 // rawRate is the baseline every throughput figure is compared with: n raw

@@ -30,7 +30,8 @@ const (
 	demoAttackerASN = 64510
 )
 
-// GeoIPEntry is one demo address and what the demo GeoIP database says of it.
+// GeoIPEntry is one demo address (or network, in CIDR form) and what the
+// demo GeoIP database says of it.
 type GeoIPEntry struct {
 	IP, CountryISO, City string
 	ASN                  uint32
@@ -71,7 +72,11 @@ func WriteGeoIP(path string, entries []GeoIPEntry) error {
 		return fmt.Errorf("demo geoip: %w", err)
 	}
 	for _, e := range entries {
-		_, network, err := net.ParseCIDR(e.IP + "/32")
+		cidr := e.IP
+		if !strings.Contains(cidr, "/") {
+			cidr += "/32"
+		}
+		_, network, err := net.ParseCIDR(cidr)
 		if err != nil {
 			return fmt.Errorf("demo geoip %s: %w", e.IP, err)
 		}
