@@ -59,7 +59,10 @@ type Incident struct {
 	CleanScans int       `json:"clean_scans"`
 	LastScan   *Scan     `json:"last_scan,omitempty"`
 	Previous   *RunRef   `json:"previous,omitempty"`
-	Timeline   []Entry   `json:"timeline"`
+	// Enrichment and CloudWatch are the context added after the announcement.
+	Enrichment *Enrichment     `json:"enrichment,omitempty"`
+	CloudWatch []MetricSummary `json:"cloudwatch,omitempty"`
+	Timeline   []Entry         `json:"timeline"`
 	ArchiveURL string    `json:"archive_url,omitempty"`
 	UpdatedAt  time.Time `json:"updated_at"`
 }

@@ -148,6 +148,7 @@ func printIncident(w io.Writer, inc incident.Incident) {
 	if inc.Status == incident.StatusSnoozed {
 		fmt.Fprintf(w, "  snoozed      by %s until %s\n", inc.SnoozedBy, ts(inc.SnoozedUntil))
 	}
+	printContext(w, inc)
 	if inc.ResolvedBy != "" {
 		fmt.Fprintf(w, "  resolved     %s at %s\n", inc.ResolvedBy, ts(inc.ResolvedAt))
 	}
@@ -238,4 +239,51 @@ func newRescanCmd(g *globals) *cobra.Command {
 		func(ctx context.Context, ic *client.Client, id, by string) (incident.Incident, error) {
 			return ic.Rescan(ctx, id, workflows.RescanRequest{By: by})
 		}, "re-scanned")
+}
+
+// printContext shows the enrichment and the CloudWatch summary, when present.
+func printContext(w io.Writer, inc incident.Incident) {
+	if e := inc.Enrichment; e != nil {
+		if o := e.Owner; o != nil {
+			fmt.Fprintf(w, "  owner        %s%s%s\n", o.Team, prefixed(" · ", o.Channel), prefixed(" · runbook ", o.Runbook))
+		}
+		for _, g := range e.Geo {
+			where := firstOf(g.City, g.Country, g.CountryISO)
+			if g.ASN != 0 {
+				where += fmt.Sprintf(" · AS%d %s", g.ASN, g.ASOrg)
+			}
+			fmt.Fprintf(w, "  geo          %s (%s): %s\n", g.IP, g.Field, where)
+		}
+		for _, h := range e.ThreatIntel {
+			fmt.Fprintf(w, "  threat intel %s (%s) matches %s in %s: %s\n", h.Indicator, h.Field, h.Match, h.Source, strings.Join(h.Tags, ", "))
+		}
+	}
+	for _, m := range inc.CloudWatch {
+		change := "new"
+		if m.ChangePct != nil {
+			change = fmt.Sprintf("%+.0f%%", *m.ChangePct)
+		}
+		flag := ""
+		if m.Anomalous {
+			flag = "  ANOMALOUS"
+		}
+		fmt.Fprintf(w, "  cloudwatch   %s %s: %g vs %g baseline (%s), peak %g  %s%s\n", m.Label, m.Stat, m.Window, m.Baseline, change, m.Peak, m.Sparkline, flag)
+	}
+}
+
+func prefixed(prefix, s string) string {
+	if s == "" {
+		return ""
+	}
+	return prefix + s
+}
+
+// firstOf is the first non-empty string: the most precise place name.
+func firstOf(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return "unknown"
 }
