@@ -91,7 +91,7 @@ func (c *CloudWatch) Correlate(ctx context.Context, in CorrelateInput) (Correlat
 	s := c.Section
 	s.SetDefaults()
 	period := time.Duration(s.Period)
-	end := in.At.Truncate(period).Add(period) // the period holding the alert counts
+	end := in.At.UTC().Truncate(period).Add(period) // the period holding the alert counts
 	mid := end.Add(-time.Duration(s.Window))
 	start := mid.Add(-time.Duration(s.Baseline))
 	req := &cloudwatch.GetMetricDataInput{StartTime: aws.Time(start), EndTime: aws.Time(end), ScanBy: cwtypes.ScanByTimestampAscending}
@@ -105,9 +105,10 @@ func (c *CloudWatch) Correlate(ctx context.Context, in CorrelateInput) (Correlat
 			},
 		})
 	}
-	values := make([]map[time.Time]float64, len(rules))
+	// Keyed by Unix second: time.Time values of one instant differ by location.
+	values := make([]map[int64]float64, len(rules))
 	for i := range values {
-		values[i] = map[time.Time]float64{}
+		values[i] = map[int64]float64{}
 	}
 	p := cloudwatch.NewGetMetricDataPaginator(c.Client(""), req)
 	for p.HasMorePages() {
@@ -122,7 +123,7 @@ func (c *CloudWatch) Correlate(ctx context.Context, in CorrelateInput) (Correlat
 			}
 			for j, ts := range r.Timestamps {
 				if j < len(r.Values) {
-					values[i][ts.UTC()] = r.Values[j]
+					values[i][ts.Unix()] = r.Values[j]
 				}
 			}
 		}
@@ -150,11 +151,11 @@ func dimensions(m map[string]string) []cwtypes.Dimension {
 // summarize compares the window [mid, end) with the baseline [start, mid).
 // A period with no datapoint counts as 0 for Sum and SampleCount (CloudWatch
 // omits empty periods of counters) and is skipped for other statistics.
-func summarize(r config.MetricRule, values map[time.Time]float64, start, mid, end time.Time, period time.Duration) incident.MetricSummary {
+func summarize(r config.MetricRule, values map[int64]float64, start, mid, end time.Time, period time.Duration) incident.MetricSummary {
 	zeroFill := r.Stat == "Sum" || r.Stat == "SampleCount"
 	var base, win, series []float64
 	for t := start; t.Before(end); t = t.Add(period) {
-		v, ok := values[t]
+		v, ok := values[t.Unix()]
 		if !ok && !zeroFill {
 			continue
 		}

@@ -55,7 +55,8 @@ func TestCorrelateSummarisesMetricsAroundTheAlert(t *testing.T) {
 		}
 	}
 	res, err := cw.Correlate(context.Background(), activities.CorrelateInput{
-		Alert: incident.Alert{Source: "rules", Rule: "waf sqli burst", Category: "waf"}, At: at,
+		// In local time, as workflow.Now gives it: the same instant must find the same points.
+		Alert: incident.Alert{Source: "rules", Rule: "waf sqli burst", Category: "waf"}, At: at.Local(),
 	})
 	if err != nil {
 		t.Fatal(err)

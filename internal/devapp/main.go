@@ -95,6 +95,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	// OpenSearch first: the worker's rule sweeps and re-scans query it.
 	searchURL, sweeps := "off (--no-opensearch)", "off"
+	enrichLine, cloudwatchLine := "off (--no-opensearch)", "off (--no-opensearch)"
 	if !m.NoOpenSearch {
 		fmt.Fprintln(m.Out, "==> starting OpenSearch and the demo log feed")
 		node, err := m.startOpenSearch(ctx)
@@ -109,6 +110,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			if _, err := os.Stat(m.RulesDir); err == nil {
 				cfg.Search.RulesDir = m.RulesDir
 			}
+		}
+	}
+
+	if !m.NoOpenSearch {
+		fmt.Fprintln(m.Out, "==> preparing demo context (GeoIP, threat intel, CloudWatch metrics)")
+		if enrichLine, cloudwatchLine, err = m.startContext(ctx, &cfg); err != nil {
+			return fmt.Errorf("demo context: %w", err)
 		}
 	}
 
@@ -153,6 +161,8 @@ irflow is running (state in %s)
   worker metrics    %s/metrics
   OpenSearch        %s
   rule sweeps       %s
+  enrichment        %s
+  CloudWatch        %s
   archive           %s
 
 Try it:
@@ -164,7 +174,7 @@ Try it:
   bin/starter incident resolve <ID> --by $USER --note "fixed"
 
 Ctrl-C stops everything.
-`, m.Home, tmp.UIURL, tmp.Address, addr, token, w.MetricsURL(), searchURL, sweeps, cfg.Archive.URL, bearer, addr)
+`, m.Home, tmp.UIURL, tmp.Address, addr, token, w.MetricsURL(), searchURL, sweeps, enrichLine, cloudwatchLine, cfg.Archive.URL, bearer, addr)
 	return nil
 }
 
