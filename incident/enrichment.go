@@ -5,6 +5,10 @@ import (
 	"time"
 )
 
+// SourceCloudWatch is the source of alerts from CloudWatch alarms (through
+// SNS); with the cloudwatch section enabled they re-scan with DescribeAlarms.
+const SourceCloudWatch = "cloudwatch"
+
 // Enrichment is the context irflow adds to an incident's alert: who owns it,
 // where its IPs are, and which of its indicators are known bad. It is computed
 // by the enrich activity, kept in the workflow, shown in Slack and

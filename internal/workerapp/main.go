@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/irflow/irflow/rules"
 	"io"
 	"log/slog"
 	"maps"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/irflow/irflow/activities/enrich"
+	"github.com/irflow/irflow/rules"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -50,6 +52,8 @@ type Main struct {
 	Registry *prometheus.Registry
 
 	ownClient bool
+	enricher  *enrich.Enricher
+	stop      context.CancelFunc // ends the threat-list reloads
 	worker    worker.Worker
 	http      *http.Server
 	listener  net.Listener
@@ -109,11 +113,25 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	bg, stop := context.WithCancel(context.Background())
+	m.stop = stop
+	enricher, cw, hooks, err := m.contextDeps(bg)
+	if err != nil {
+		return err
+	}
+	m.enricher = enricher
+	if cw != nil && checkers[incident.SourceCloudWatch] == nil {
+		checkers = maps.Clone(checkers)
+		if checkers == nil {
+			checkers = map[string]activities.Checker{}
+		}
+		checkers[incident.SourceCloudWatch] = activities.CheckerFunc(cw.CheckAlarm)
+	}
 	ic := client.New(m.Client, m.Config.Temporal.Namespace)
 	Register(m.worker, Deps{
 		Policy: m.Config.Policy(), Notifier: notifier, Store: store, SNS: snsClient,
 		Checkers: checkers, Default: m.Default, Temporal: m.Client,
-		Search: search,
+		Search: search, Enricher: enricher, CloudWatch: cw, Hooks: hooks,
 		RuleSweeps: &activities.RuleSweeps{Temporal: m.Client, Send: func(ctx context.Context, a incident.Alert) error {
 			_, err := ic.Send(ctx, workflows.Occurrence{Count: 1, Alert: a, FirstSeen: a.Time, LastSeen: a.Time})
 			return err
@@ -198,6 +216,12 @@ func (m *Main) MetricsURL() string {
 func (m *Main) Close() error {
 	if m.worker != nil {
 		m.worker.Stop()
+	}
+	if m.stop != nil {
+		m.stop()
+	}
+	if m.enricher != nil {
+		_ = m.enricher.Close()
 	}
 	if m.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
