@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"github.com/irflow/irflow/internal/config"
 	"io"
 	"log/slog"
 	"net"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/irflow/irflow/incident"
 	"github.com/irflow/irflow/ingress"
+	"github.com/irflow/irflow/internal/config"
 	"github.com/irflow/irflow/workflows"
 )
 
@@ -81,7 +81,9 @@ func benchIngress(e *env) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// The timeouts starter serve uses (internal/ingressapp).
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: config.DefaultReadHeaderTimeout,
+		ReadTimeout: config.DefaultReadHeaderTimeout + config.DefaultReadTimeout, WriteTimeout: config.DefaultWriteTimeout, IdleTimeout: config.DefaultIdleTimeout}
 	go func() { _ = hs.Serve(ln) }()
 	defer hs.Close()
 	const maxConns = 128

@@ -152,6 +152,84 @@ func TestCoalescerBatchesDuringFlight(t *testing.T) {
 	}
 }
 
+// A storm on one fingerprint against a slow Temporal: one Send in flight at
+// a time, so the signals are few and full, and every occurrence counted once.
+func TestCoalescerOneSendPerFingerprint(t *testing.T) {
+	const window, latency, n = 5 * time.Millisecond, 20 * time.Millisecond, 2000
+	var cur, peak, calls, sum atomic.Int64
+	send := func(ctx context.Context, occ workflows.Occurrence) (workflows.SendResult, error) {
+		calls.Add(1)
+		sum.Add(int64(occ.Count))
+		n := cur.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		time.Sleep(latency)
+		cur.Add(-1)
+		return workflows.SendResult{}, nil
+	}
+	c := newCoalescer(send, window, time.Second, 64)
+	a := incident.Alert{Source: "s", Rule: "storm"}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(i%200) * time.Millisecond) // spread over 200 ms
+			if _, _, err := c.submit(context.Background(), workflows.Occurrence{Count: 1, Alert: a}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if sum.Load() != n {
+		t.Fatalf("counts sum to %d, want %d", sum.Load(), n)
+	}
+	if p := peak.Load(); p != 1 {
+		t.Fatalf("peak Sends in flight for one fingerprint %d, want 1", p)
+	}
+	// 200 ms of arrivals, a Send every latency+: about ten, never one per alert.
+	if calls.Load() > 20 {
+		t.Fatalf("%d Sends for %d occurrences over 200 ms", calls.Load(), n)
+	}
+	t.Logf("%d occurrences → %d Sends", n, calls.Load())
+}
+
+// A critical followed within the window by a low raises the incident: the
+// signal carries the latest alert with the highest severity of its batch.
+func TestCoalescerKeepsHighestSeverity(t *testing.T) {
+	got := make(chan workflows.Occurrence, 4)
+	send := func(ctx context.Context, occ workflows.Occurrence) (workflows.SendResult, error) {
+		got <- occ
+		return workflows.SendResult{}, nil
+	}
+	c := newCoalescer(send, 50*time.Millisecond, time.Second, 4)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	for i, sev := range []incident.Severity{incident.SeverityCritical, incident.SeverityLow, incident.SeverityUnknown} {
+		a := incident.Alert{Source: "s", Rule: "r", Severity: sev, Title: fmt.Sprint("alert ", i)}
+		at := t0.Add(time.Duration(i) * time.Second)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, _, err := c.submit(context.Background(), workflows.Occurrence{Count: 1, Alert: a, FirstSeen: at, LastSeen: at}); err != nil {
+				t.Error(err)
+			}
+		}()
+		time.Sleep(2 * time.Millisecond) // arrive in this order, well within the window
+	}
+	wg.Wait()
+	occ := <-got
+	if occ.Count != 3 || occ.Alert.Severity != incident.SeverityCritical || occ.Alert.Title != "alert 2" {
+		t.Fatalf("signal count %d severity %s title %q; want 3, critical, the latest alert's title", occ.Count, occ.Alert.Severity, occ.Alert.Title)
+	}
+	// And regardless of arrival order.
+	into := workflows.Occurrence{Count: 1, Alert: incident.Alert{Severity: incident.SeverityLow, Title: "new"}, LastSeen: t0.Add(time.Hour)}
+	merge(&into, workflows.Occurrence{Count: 1, Alert: incident.Alert{Severity: incident.SeverityHigh, Title: "old"}, LastSeen: t0})
+	if into.Alert.Severity != incident.SeverityHigh || into.Alert.Title != "new" {
+		t.Fatalf("merge of an older high into a newer low: %+v", into.Alert)
+	}
+}
+
 func TestCoalescerBoundsInflight(t *testing.T) {
 	const limit, fingerprints = 4, 24
 	var cur, peak atomic.Int64

@@ -35,7 +35,10 @@ const devToken = "dev-server-test-token"
 // MustIngress serves a real ingress in front of ic on a loopback httptest server.
 func MustIngress(tb testing.TB, ic ingress.Incidents, edit func(*ingress.Config)) *httptest.Server {
 	tb.Helper()
-	cfg := ingress.Config{Ingress: config.Ingress{Tokens: map[string]string{"test": devToken}}}
+	cfg := ingress.Config{Ingress: config.Ingress{
+		Tokens:       map[string]string{"test": devToken},
+		TokenSources: map[string][]string{"test": {"devtest", ingress.SourceAlertmanager}},
+	}}
 	if edit != nil {
 		edit(&cfg)
 	}

@@ -1,10 +1,21 @@
 package ingress
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/irflow/irflow/internal/config"
+	"github.com/irflow/irflow/workflows"
 
 	"github.com/irflow/irflow/incident"
 )
@@ -109,6 +120,141 @@ func FuzzDecodeSNS(f *testing.F) {
 				if item.Resolved != (state == AlarmStateOK) {
 					t.Fatalf("state %s resolved %v", state, item.Resolved)
 				}
+			}
+		}
+	})
+}
+
+// fuzzIncidents counts what reaches Temporal and can be down.
+type fuzzIncidents struct {
+	mu      sync.Mutex
+	down    bool
+	sends   int
+	clears  int
+	sources []string
+}
+
+func (f *fuzzIncidents) Send(_ context.Context, occ workflows.Occurrence) (workflows.SendResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sends++
+	f.sources = append(f.sources, occ.Alert.Source)
+	if f.down {
+		return workflows.SendResult{}, incident.Errorf(incident.EUNAVAILABLE, "temporal down")
+	}
+	return incidentsFunc{}.Send(context.Background(), occ)
+}
+
+func (f *fuzzIncidents) Clear(context.Context, string, workflows.SourceClear) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.clears++
+	if f.down {
+		return incident.Errorf(incident.EUNAVAILABLE, "temporal down")
+	}
+	return nil
+}
+
+func (f *fuzzIncidents) Ready(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return incident.Errorf(incident.EUNAVAILABLE, "temporal down")
+	}
+	return nil
+}
+
+// offline answers every request 404: the fuzzer must not fetch anything
+// from the network, and a missing certificate is a 403, never a 503.
+type offline struct{}
+
+func (offline) RoundTrip(r *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: http.StatusNotFound, Status: "404 Not Found", Body: io.NopCloser(strings.NewReader("")), Request: r, Header: http.Header{}}, nil
+}
+
+// headerSafe is what can arrive in a header over the wire: Go's server
+// refuses control characters before any handler runs.
+func headerSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// FuzzServerHTTP drives the whole ingress handler: never a panic, never a 5xx
+// but 503 from a down Temporal, every refusal a JSON body with its reason,
+// never a Send or Clear without the token, never a Send as a source the
+// token may not use. Seeds: testdata/fuzz/FuzzServerHTTP.
+func FuzzServerHTTP(f *testing.F) {
+	allowed := []string{"ci", SourceElastAlert, SourceAlertmanager}
+	inc := &fuzzIncidents{}
+	srv := MustServer(f, Config{
+		Ingress: config.Ingress{
+			Tokens:         map[string]string{"ci": testToken},
+			TokenSources:   map[string][]string{"ci": allowed},
+			CoalesceWindow: config.Duration(time.Microsecond),
+			MaxBodyBytes:   64 << 10,
+			SNS:            config.SNSIngress{AllowedTopicARNs: []string{testTopic}},
+		},
+		SNSHTTPClient: &http.Client{Transport: offline{}},
+	}, inc)
+	h := srv.Handler()
+	f.Fuzz(func(t *testing.T, method, target, auth, contentType string, useToken, temporalDown bool, body []byte) {
+		if method == "" || strings.IndexFunc(method, func(r rune) bool { return r < 'A' || r > 'Z' }) >= 0 {
+			method = http.MethodPost
+		}
+		u, err := url.ParseRequestURI(target)
+		if err != nil || u.Path == "" || u.Host != "" {
+			return // not a request line Go's server would hand to a handler
+		}
+		auth = headerSafe(auth)
+		if useToken {
+			auth = "Bearer " + testToken
+		}
+		authed := useToken || strings.Contains(auth, testToken)
+		req := &http.Request{
+			Method: method, URL: u, RequestURI: target, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)),
+			Host: "irflow.example", RemoteAddr: "192.0.2.1:4711",
+		}
+		req = req.WithContext(context.Background())
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		if contentType = headerSafe(contentType); contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		inc.mu.Lock()
+		inc.down = temporalDown
+		sends, clears, nsources := inc.sends, inc.clears, len(inc.sources)
+		inc.mu.Unlock()
+
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+
+		inc.mu.Lock()
+		dSends, dClears, newSources := inc.sends-sends, inc.clears-clears, slices.Clone(inc.sources[nsources:])
+		inc.mu.Unlock()
+		status := rec.Code
+		switch {
+		case status >= 500 && !(status == http.StatusServiceUnavailable && temporalDown):
+			t.Fatalf("%s %s: status %d (Temporal down %v): %s", method, target, status, temporalDown, rec.Body)
+		case !authed && (dSends > 0 || dClears > 0):
+			t.Fatalf("%s %s without the token reached Temporal: %d sends, %d clears", method, target, dSends, dClears)
+		case !authed && status/100 == 2 && method == http.MethodPost:
+			t.Fatalf("%s %s without the token answered %d: %s", method, target, status, rec.Body)
+		}
+		for _, src := range newSources {
+			if !slices.Contains(allowed, foldName(src)) {
+				t.Fatalf("%s %s sent an alert as source %q; the token may use %v", method, target, src, allowed)
+			}
+		}
+		if status >= 400 {
+			var e errorBody
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == "" || e.Reason == "" {
+				t.Fatalf("%s %s: status %d without a JSON error and reason: %q", method, target, status, rec.Body)
 			}
 		}
 	})

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/irflow/irflow/incident"
+	"github.com/irflow/irflow/internal/config"
 	"github.com/irflow/irflow/workflows"
 )
 
@@ -51,9 +52,10 @@ func (f incidentsFunc) Ready(ctx context.Context) error {
 
 // recorder is an Incidents that remembers what it was asked.
 type recorder struct {
-	mu     sync.Mutex
-	occs   []workflows.Occurrence
-	clears map[string]workflows.SourceClear
+	mu         sync.Mutex
+	occs       []workflows.Occurrence
+	clears     map[string]workflows.SourceClear
+	clearCalls int
 	incidentsFunc
 }
 
@@ -68,6 +70,7 @@ func newRecorder() *recorder {
 	r.incidentsFunc.clear = func(_ context.Context, fp string, c workflows.SourceClear) error {
 		r.mu.Lock()
 		r.clears[fp] = c
+		r.clearCalls++
 		r.mu.Unlock()
 		return nil
 	}
@@ -77,7 +80,10 @@ func newRecorder() *recorder {
 func MustServer(tb testing.TB, cfg Config, inc Incidents) *Server {
 	tb.Helper()
 	if cfg.Tokens == nil {
+		// Any source: tests of other things post as waf, ci, elastalert, ...;
+		// the binding of tokens to sources has tests of its own.
 		cfg.Tokens = map[string]string{"ci": testToken}
+		cfg.TokenSources = map[string][]string{"ci": {config.AnySource}}
 	}
 	s, err := NewServer(cfg, inc, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -121,4 +127,11 @@ func do(tb testing.TB, h http.Handler, method, path string, body []byte, headers
 func postJSON(tb testing.TB, h http.Handler, path string, body []byte) response {
 	tb.Helper()
 	return do(tb, h, http.MethodPost, path, body, "Content-Type", "application/json", "Authorization", "Bearer "+testToken)
+}
+
+// counts returns how many occurrence signals and clears r received.
+func (r *recorder) counts() (occurrences, clears int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.occs), r.clearCalls
 }

@@ -3,6 +3,8 @@ package ingress
 import (
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +21,8 @@ type metrics struct {
 	clears    *prometheus.CounterVec
 	sns       *prometheus.CounterVec
 	panics    prometheus.Counter
+	received  *prometheus.CounterVec
+	rejected  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -48,8 +52,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "irflow_ingress_panics_total", Help: "Handler panics recovered; any value above zero is a bug.",
 		}),
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "irflow_alerts_received_total", Help: "Alerts (firing or resolved) decoded from authenticated requests, by source, whatever happened to them next.",
+		}, []string{"source"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "irflow_alerts_rejected_total", Help: "Requests to the alert endpoints answered with a refusal (4xx) or 503, by source and reason.",
+		}, []string{"source", "reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.accepted, m.signals, m.coalesced, m.clears, m.sns, m.panics} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.accepted, m.signals, m.coalesced, m.clears, m.sns, m.panics, m.received, m.rejected} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -113,3 +123,48 @@ func (s *Server) recoverer(h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// Source label values for a source the request did not reveal.
+const sourceUnknown, sourceOther = "unknown", "other"
+
+// maxExtraSources bounds the source label for sources no token names (a "*"
+// token can send any), so a sender cannot grow the metrics without bound.
+const maxExtraSources = 64
+
+// sourceLabels turns a source name into a metrics label value: names are
+// folded like fingerprints fold them; configured sources always keep their
+// own value, the first maxExtraSources others too, the rest are "other".
+type sourceLabels struct {
+	mu    sync.Mutex
+	known map[string]bool
+	extra int
+}
+
+func newSourceLabels(names ...string) *sourceLabels {
+	l := &sourceLabels{known: map[string]bool{sourceUnknown: true}}
+	for _, n := range names {
+		l.known[foldName(n)] = true
+	}
+	return l
+}
+
+func (l *sourceLabels) label(source string) string {
+	s := foldName(source)
+	if s == "" {
+		return sourceUnknown
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.known[s] {
+		return s
+	}
+	if l.extra >= maxExtraSources {
+		return sourceOther
+	}
+	l.extra++
+	l.known[s] = true
+	return s
+}
+
+// foldName is how incident.Fingerprint compares names.
+func foldName(s string) string { return strings.ToLower(strings.TrimSpace(s)) }

@@ -11,8 +11,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
+	"net"
 	"net/http"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -61,15 +65,47 @@ type Server struct {
 	co      *coalescer
 	sns     *snsVerifier
 	m       *metrics
-	tokens  []tokenHash
+	labels  *sourceLabels
+	tokens  []*token
 	clears  chan struct{}
+	cleared *recent
+	ready   *readiness
 	handler http.Handler
 }
 
-type tokenHash struct {
-	source string
-	sum    [32]byte
+// token is one configured secret, kept as its SHA-256, and the sources it
+// may send alerts as.
+type token struct {
+	// name is the token's name in the config; names that share one secret
+	// share one token, named "a, b", with the sources of both.
+	name    string
+	sum     [32]byte
+	any     bool
+	sources map[string]bool // folded like fingerprints fold names
+	list    []string        // as configured, for messages
+	// defaultSource is the source of an irflow alert sent without one.
+	defaultSource string
 }
+
+func (t *token) may(source string) bool { return t.any || t.sources[foldName(source)] }
+
+func (t *token) forbid(source string) error {
+	return incident.Errorf(codeForbiddenSource, "token %q may not send alerts as source %q (it may send as: %s)", t.name, source, strings.Join(t.list, ", "))
+}
+
+// Budgets and bounds.
+const (
+	// answerMargin is how long before write_timeout the ingress stops
+	// waiting for Temporal and answers 503, so the answer still gets out.
+	answerMargin = time.Second
+	// maxRemembered bounds the SNS message IDs and the source clears kept
+	// for deduplication (a few MB at most).
+	maxRemembered = 1 << 16
+	// minClearMemory is how long a source clear is remembered at least:
+	// Alertmanager re-sends a resolved alert with the next notifications of
+	// its group, and retries a failed webhook, within minutes.
+	minClearMemory = time.Hour
+)
 
 // NewServer validates cfg and returns a server sending to inc.
 func NewServer(cfg Config, inc Incidents, logger *slog.Logger) (*Server, error) {
@@ -96,39 +132,92 @@ func NewServer(cfg Config, inc Incidents, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, fmt.Errorf("ingress metrics: %w", err)
 	}
+	sns, err := newSNSVerifier(cfg.SNS, cfg.SNSHTTPClient)
+	if err != nil {
+		return nil, incident.Errorf(incident.EINVALID, "%v", err)
+	}
 	s := &Server{
-		cfg:    cfg,
-		inc:    inc,
-		log:    logger,
-		mux:    http.NewServeMux(),
-		sns:    newSNSVerifier(cfg.SNS, cfg.SNSHTTPClient),
-		m:      m,
-		clears: make(chan struct{}, cfg.MaxInflight),
+		cfg:     cfg,
+		inc:     inc,
+		log:     logger,
+		mux:     http.NewServeMux(),
+		sns:     sns,
+		m:       m,
+		clears:  make(chan struct{}, cfg.MaxInflight),
+		cleared: newRecent(max(minClearMemory, time.Duration(cfg.SNS.MaxAge)), maxRemembered),
+		ready:   &readiness{ready: inc.Ready},
 	}
-	for name, tok := range cfg.Tokens {
-		s.tokens = append(s.tokens, tokenHash{source: name, sum: sha256.Sum256([]byte(tok))})
+	s.tokens = buildTokens(&cfg.Ingress)
+	known := []string{SourceElastAlert, SourceAlertmanager, SourceCloudWatch}
+	for _, t := range s.tokens {
+		for _, src := range t.list {
+			if src != config.AnySource {
+				known = append(known, src)
+			}
+		}
 	}
+	s.labels = newSourceLabels(known...)
 	s.co = newCoalescer(inc.Send, time.Duration(cfg.CoalesceWindow), time.Duration(cfg.SendTimeout), cfg.MaxInflight)
 	s.co.onSend = func(requests, count int) {
 		s.m.signals.Inc()
 		s.m.coalesced.Add(float64(count - 1))
 	}
 	jsonOnly := []string{"application/json"}
-	s.route("/v1/alerts", "alerts", http.MethodPost, jsonOnly, true, s.handleAlerts)
-	s.route("/v1/alerts/elastalert", "elastalert", http.MethodPost, jsonOnly, true, s.handleElastAlert)
-	s.route("/v1/alerts/alertmanager", "alertmanager", http.MethodPost, jsonOnly, true, s.handleAlertmanager)
+	s.route(route{path: "/v1/alerts", name: "alerts", method: http.MethodPost, mediaTypes: jsonOnly, auth: true, alerts: true}, s.handleAlerts)
+	s.route(route{path: "/v1/alerts/elastalert", name: "elastalert", method: http.MethodPost, mediaTypes: jsonOnly, auth: true, alerts: true, source: SourceElastAlert}, s.handleElastAlert)
+	s.route(route{path: "/v1/alerts/alertmanager", name: "alertmanager", method: http.MethodPost, mediaTypes: jsonOnly, auth: true, alerts: true, source: SourceAlertmanager}, s.handleAlertmanager)
 	// SNS posts text/plain; accept JSON too for replays with curl.
-	s.route("/sns", "sns", http.MethodPost, []string{"text/plain", "application/json"}, false, s.handleSNS)
-	s.route("/healthz", "healthz", http.MethodGet, nil, false, func(w http.ResponseWriter, r *http.Request, _ []byte, _ string) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	s.route(route{path: "/sns", name: "sns", method: http.MethodPost, mediaTypes: []string{"text/plain", "application/json"}, alerts: true, source: SourceCloudWatch}, s.handleSNS)
+	s.route(route{path: "/healthz", name: "healthz", method: http.MethodGet}, func(c *call) {
+		writeJSON(c.w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	s.route("/readyz", "readyz", http.MethodGet, nil, false, s.handleReady)
+	s.route(route{path: "/readyz", name: "readyz", method: http.MethodGet}, s.handleReady)
 	s.mux.Handle("/metrics", s.instrument("metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{Registry: cfg.Registry})))
 	s.mux.Handle("/", s.instrument("unknown", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, incident.Errorf(codeRouteNotFound, "no route for %s %s", r.Method, r.URL.Path), nil)
 	})))
 	s.handler = s.recoverer(s.mux)
 	return s, nil
+}
+
+// buildTokens turns ingress.tokens and ingress.token_sources into tokens,
+// one per distinct secret, in name order.
+func buildTokens(cfg *config.Ingress) []*token {
+	var out []*token
+	bySum := map[[32]byte]*token{}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Tokens)) {
+		sum := sha256.Sum256([]byte(cfg.Tokens[name]))
+		t := bySum[sum]
+		if t == nil {
+			t = &token{name: name, sum: sum, sources: map[string]bool{}}
+			bySum[sum] = t
+			out = append(out, t)
+		} else {
+			t.name += ", " + name
+		}
+		for _, src := range cfg.SourcesOf(name) {
+			if src == config.AnySource {
+				t.any = true
+			} else {
+				t.sources[foldName(src)] = true
+			}
+			if !slices.Contains(t.list, src) {
+				t.list = append(t.list, src)
+			}
+		}
+	}
+	for _, t := range out {
+		// The token's (first) name when it may use it, as before sources were
+		// bound; else its only source; else its name, which it is then refused.
+		first, _, _ := strings.Cut(t.name, ", ")
+		t.defaultSource = first
+		if !t.may(first) && !t.any && len(t.sources) == 1 {
+			for _, src := range t.list {
+				t.defaultSource = src
+			}
+		}
+	}
+	return out
 }
 
 // Handler returns the HTTP handler for every ingress route.
@@ -141,86 +230,181 @@ func (s *Server) Handle(pattern string, h http.Handler) {
 	s.mux.Handle(pattern, s.instrument(pattern, h))
 }
 
-type handlerFunc func(w http.ResponseWriter, r *http.Request, body []byte, source string)
+// route is one endpoint and the checks done before its handler runs, so
+// every endpoint answers them the same way.
+type route struct {
+	path, name, method string
+	// mediaTypes are the Content-Types accepted; nil: any.
+	mediaTypes []string
+	// auth: a bearer token is required.
+	auth bool
+	// alerts: an alert endpoint, whose refusals are counted in
+	// irflow_alerts_rejected_total.
+	alerts bool
+	// source is what every alert of the endpoint is sent as; "" when each
+	// alert names its own.
+	source string
+}
 
-// route registers path with method, content-type, auth and body-limit checks
-// done before h runs, so every endpoint answers them the same way.
-func (s *Server) route(path, endpoint, method string, mediaTypes []string, auth bool, h handlerFunc) {
-	s.mux.Handle(path, s.instrument(endpoint, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != method {
-			w.Header().Set("Allow", method)
-			writeError(w, incident.Errorf(codeMethod, "method %s not allowed, use %s", r.Method, method), nil)
+// call is one request on a route, past the checks.
+type call struct {
+	s *Server
+	w http.ResponseWriter
+	r *http.Request
+	// ctx ends shortly before write_timeout, so the answer still gets out.
+	ctx    context.Context
+	body   []byte
+	tok    *token
+	alerts bool
+}
+
+// refuse answers err and counts it when the route takes alerts. source is
+// the source the refused request was for, "" when unknown.
+func (c *call) refuse(source string, err error, warnings []string) {
+	status := writeError(c.w, err, warnings)
+	if c.alerts && (status/100 == 4 || status == http.StatusServiceUnavailable) {
+		c.s.m.rejected.WithLabelValues(c.s.labels.label(source), ErrorReason(err)).Inc()
+	}
+}
+
+func (s *Server) route(rt route, h func(*call)) {
+	s.mux.Handle(rt.path, s.instrument(rt.name, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		c := &call{s: s, w: w, r: r, ctx: r.Context(), alerts: rt.alerts}
+		if r.Method != rt.method {
+			w.Header().Set("Allow", rt.method)
+			c.refuse(rt.source, incident.Errorf(codeMethod, "method %s not allowed, use %s", r.Method, rt.method), nil)
 			return
 		}
-		var source string
-		if auth {
-			var ok bool
-			if source, ok = s.authenticate(r); !ok {
-				writeError(w, incident.Errorf(codeUnauthorized, "missing or wrong bearer token"), nil)
+		if rt.auth {
+			if c.tok = s.authenticate(r); c.tok == nil {
+				c.refuse(rt.source, incident.Errorf(codeUnauthorized, "missing or wrong bearer token"), nil)
+				return
+			}
+			if rt.source != "" && !c.tok.may(rt.source) {
+				c.refuse(rt.source, c.tok.forbid(rt.source), nil)
 				return
 			}
 		}
-		if mediaTypes != nil {
+		if rt.mediaTypes != nil {
 			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-			if err != nil || !contains(mediaTypes, mt) {
-				writeError(w, incident.Errorf(codeMediaType, "Content-Type %q not supported, use %s", r.Header.Get("Content-Type"), strings.Join(mediaTypes, " or ")), nil)
+			if err != nil || !slices.Contains(rt.mediaTypes, mt) {
+				c.refuse(rt.source, incident.Errorf(codeMediaType, "Content-Type %q not supported, use %s", r.Header.Get("Content-Type"), strings.Join(rt.mediaTypes, " or ")), nil)
 				return
 			}
 		}
-		var body []byte
-		if method == http.MethodPost {
-			b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-			var tooBig *http.MaxBytesError
-			switch {
-			case errors.As(err, &tooBig):
-				writeError(w, incident.Errorf(incident.ETOOLARGE, "body: larger than %d bytes", s.cfg.MaxBodyBytes), nil)
-				return
-			case err != nil:
-				writeError(w, incident.Errorf(incident.EINVALID, "body: read: %v", err), nil)
+		if rt.method == http.MethodPost {
+			body, err := s.readBody(w, r, start)
+			if err != nil {
+				c.refuse(rt.source, err, nil)
 				return
 			}
-			body = b
+			c.body = body
+			ctx, cancel := context.WithDeadline(r.Context(), start.Add(time.Duration(s.cfg.WriteTimeout)-answerMargin))
+			defer cancel()
+			c.ctx = ctx
 		}
-		h(w, r, body, source)
+		h(c)
 	})))
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
+// readBody reads the body, at most max_body_bytes of it, by read_timeout
+// after the headers. The deadline is the connection's (http.ResponseController),
+// so a client trickling its body is answered 408 instead of holding the
+// connection; under httptest, where there is no connection, there is none.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, start time.Time) ([]byte, error) {
+	readTimeout := time.Duration(s.cfg.ReadTimeout)
+	if err := http.NewResponseController(w).SetReadDeadline(start.Add(readTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		s.log.Debug("cannot set the body read deadline", "err", err)
 	}
-	return false
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	var tooBig *http.MaxBytesError
+	var netErr net.Error
+	switch {
+	case err == nil:
+		return b, nil
+	case errors.As(err, &tooBig):
+		return nil, incident.Errorf(incident.ETOOLARGE, "body: larger than %d bytes", s.cfg.MaxBodyBytes)
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout():
+		return nil, incident.Errorf(codeTimeout, "body: not received within %s of the headers (ingress.read_timeout); %d bytes arrived", readTimeout, len(b))
+	default:
+		return nil, incident.Errorf(incident.EINVALID, "body: read: %v", err)
+	}
 }
 
 // authenticate compares the bearer token with every configured token in
 // constant time (over SHA-256 sums, so lengths do not leak either).
-func (s *Server) authenticate(r *http.Request) (string, bool) {
+func (s *Server) authenticate(r *http.Request) *token {
 	h := r.Header.Get("Authorization")
 	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return "", false
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return nil
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	source := ""
+	var found *token
 	for _, t := range s.tokens {
 		if subtle.ConstantTimeCompare(sum[:], t.sum[:]) == 1 {
-			source = t.source
+			found = t
 		}
 	}
-	return source, source != ""
+	return found
 }
 
-func (s *Server) handleReady(w http.ResponseWriter, r *http.Request, _ []byte, _ string) {
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-	defer cancel()
-	if err := s.inc.Ready(ctx); err != nil {
+func (s *Server) handleReady(c *call) {
+	if err := s.ready.check(c.r.Context()); err != nil {
 		s.log.Warn("not ready", "err", err)
-		writeError(w, incident.Errorf(incident.EUNAVAILABLE, "temporal not reachable"), nil)
+		writeError(c.w, incident.Errorf(incident.EUNAVAILABLE, "temporal not reachable"), nil)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	writeJSON(c.w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// readiness runs one Incidents.Ready at a time and keeps its answer for
+// readyTTL: /readyz needs no token, and a flood of it must not become a
+// flood of calls to Temporal.
+type readiness struct {
+	ready   func(context.Context) error
+	mu      sync.Mutex
+	at      time.Time
+	err     error
+	running chan struct{}
+}
+
+const (
+	readyTTL     = time.Second
+	readyTimeout = 3 * time.Second
+)
+
+func (r *readiness) check(ctx context.Context) error {
+	for {
+		r.mu.Lock()
+		if !r.at.IsZero() && time.Since(r.at) < readyTTL {
+			err := r.err
+			r.mu.Unlock()
+			return err
+		}
+		if wait := r.running; wait != nil {
+			r.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		done := make(chan struct{})
+		r.running = done
+		r.mu.Unlock()
+		// Not the request's context: the answer serves everyone waiting.
+		cctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+		err := r.ready(cctx)
+		cancel()
+		r.mu.Lock()
+		r.at, r.err, r.running = time.Now(), err, nil
+		r.mu.Unlock()
+		close(done)
+		return err
+	}
 }
 
 // Result is the outcome of one alert in a response.
@@ -279,32 +463,7 @@ func (s *Server) deliverOne(ctx context.Context, endpoint string, it Item, now t
 	fp := incident.Fingerprint(it.Alert)
 	r := Result{Fingerprint: fp, IncidentID: incident.ID(fp), WorkflowID: workflows.IncidentWorkflowID(fp)}
 	if it.Resolved {
-		r.Action = "clear"
-		c := it.Clear
-		if c.At.IsZero() {
-			c.At = now
-		}
-		select {
-		case s.clears <- struct{}{}:
-		case <-ctx.Done():
-			return r, incident.Errorf(incident.EUNAVAILABLE, "gave up waiting to clear: %v", ctx.Err())
-		}
-		cctx, cancel := context.WithTimeout(ctx, time.Duration(s.cfg.SendTimeout))
-		err := s.inc.Clear(cctx, fp, c)
-		cancel()
-		<-s.clears
-		switch incident.ErrorCode(err) {
-		case "":
-			r.Detail = "cleared"
-			s.m.clears.WithLabelValues("cleared").Inc()
-		case incident.ENOTFOUND:
-			r.Detail = "no running incident"
-			s.m.clears.WithLabelValues("not_found").Inc()
-		default:
-			s.log.Warn("clear failed", "fingerprint", fp, "err", err)
-			return r, unavailable(err)
-		}
-		return r, nil
+		return s.clear(ctx, r, it.Clear, now)
 	}
 	r.Action = "occurrence"
 	a := it.Alert
@@ -327,6 +486,57 @@ func (s *Server) deliverOne(ctx context.Context, endpoint string, it Item, now t
 	return r, nil
 }
 
+// clear passes a source clear to the incident r names. A clear counts as a
+// clean re-scan, so one the source sends again (Alertmanager re-sends a
+// resolved alert with its group's next notifications and retries failed
+// webhooks; an OK alarm can reach two subscribed topics) must not count
+// twice: a clear with the source's own time is remembered by incident,
+// source and time, and a repeat is answered "duplicate" without a signal.
+func (s *Server) clear(ctx context.Context, r Result, c workflows.SourceClear, now time.Time) (Result, error) {
+	r.Action = "clear"
+	finish := func(bool) {}
+	if !c.At.IsZero() {
+		key := r.Fingerprint + "\x00" + foldName(c.Source) + "\x00" + c.At.UTC().Format(time.RFC3339Nano)
+		dup, f, err := s.cleared.claim(ctx, key)
+		if err != nil {
+			return r, incident.Errorf(incident.EUNAVAILABLE, "gave up waiting for the same clear: %v", err)
+		}
+		if dup {
+			r.Detail = "duplicate"
+			s.m.clears.WithLabelValues("duplicate").Inc()
+			return r, nil
+		}
+		finish = f
+	} else {
+		c.At = now
+	}
+	select {
+	case s.clears <- struct{}{}:
+	case <-ctx.Done():
+		finish(false)
+		return r, incident.Errorf(incident.EUNAVAILABLE, "gave up waiting to clear: %v", ctx.Err())
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Duration(s.cfg.SendTimeout))
+	err := s.inc.Clear(cctx, r.Fingerprint, c)
+	cancel()
+	<-s.clears
+	switch incident.ErrorCode(err) {
+	case "":
+		finish(true)
+		r.Detail = "cleared"
+		s.m.clears.WithLabelValues("cleared").Inc()
+	case incident.ENOTFOUND:
+		finish(false)
+		r.Detail = "no running incident"
+		s.m.clears.WithLabelValues("not_found").Inc()
+	default:
+		finish(false)
+		s.log.Warn("clear failed", "fingerprint", r.Fingerprint, "err", err)
+		return r, unavailable(err)
+	}
+	return r, nil
+}
+
 func nonNil(w []string) []string {
 	if w == nil {
 		return []string{}
@@ -334,102 +544,148 @@ func nonNil(w []string) []string {
 	return w
 }
 
-func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request, body []byte, source string) {
-	alerts, single, warnings, err := incident.DecodeAlerts(body, incident.DecodeOptions{Lenient: true, DefaultSource: source, MaxAlerts: s.cfg.MaxAlerts})
+func (s *Server) handleAlerts(c *call) {
+	alerts, single, warnings, err := incident.DecodeAlerts(c.body, incident.DecodeOptions{Lenient: true, DefaultSource: c.tok.defaultSource, MaxAlerts: s.cfg.MaxAlerts})
 	if err != nil {
-		writeError(w, err, warnings)
+		c.refuse("", err, warnings)
 		return
+	}
+	// Every alert is checked before any is sent: a refused request moves nothing.
+	for i, a := range alerts {
+		if !c.tok.may(a.Source) {
+			err := c.tok.forbid(a.Source)
+			if !single {
+				err = incident.Errorf(codeForbiddenSource, "alerts[%d].source: %s", i, incident.ErrorMessage(err))
+			}
+			c.refuse(a.Source, err, warnings)
+			return
+		}
 	}
 	items := make([]Item, len(alerts))
 	for i, a := range alerts {
 		items[i] = Item{Alert: a}
 	}
-	s.answer(w, r, "alerts", items, single, warnings, http.StatusAccepted)
+	s.answer(c, "alerts", items, single, warnings, http.StatusAccepted)
 }
 
-func (s *Server) handleElastAlert(w http.ResponseWriter, r *http.Request, body []byte, _ string) {
-	a, warnings, err := DecodeElastAlert(body, s.cfg.ElastAlert)
+func (s *Server) handleElastAlert(c *call) {
+	a, warnings, err := DecodeElastAlert(c.body, s.cfg.ElastAlert)
 	if err != nil {
-		writeError(w, err, warnings)
+		c.refuse(SourceElastAlert, err, warnings)
 		return
 	}
-	s.answer(w, r, "elastalert", []Item{{Alert: a}}, true, warnings, http.StatusAccepted)
+	s.answer(c, "elastalert", []Item{{Alert: a}}, true, warnings, http.StatusAccepted)
 }
 
-func (s *Server) handleAlertmanager(w http.ResponseWriter, r *http.Request, body []byte, _ string) {
-	items, warnings, err := DecodeAlertmanager(body)
+func (s *Server) handleAlertmanager(c *call) {
+	items, warnings, err := DecodeAlertmanager(c.body)
 	if err != nil {
-		writeError(w, err, warnings)
+		c.refuse(SourceAlertmanager, err, warnings)
 		return
 	}
-	s.answer(w, r, "alertmanager", items, false, warnings, http.StatusAccepted)
+	s.answer(c, "alertmanager", items, false, warnings, http.StatusAccepted)
 }
 
 // answer delivers items and writes the response: one result object for a
-// single alert, {"results": [...]} for several.
-func (s *Server) answer(w http.ResponseWriter, r *http.Request, endpoint string, items []Item, single bool, warnings []string, status int) {
-	results, err := s.deliver(r.Context(), endpoint, items)
+// single alert, {"results": [...]} for several. It reports whether every
+// item was delivered.
+func (s *Server) answer(c *call, endpoint string, items []Item, single bool, warnings []string, status int) bool {
+	for _, it := range items {
+		s.m.received.WithLabelValues(s.labels.label(it.Alert.Source)).Inc()
+	}
+	results, err := s.deliver(c.ctx, endpoint, items)
 	if err != nil {
-		writeError(w, err, warnings)
-		return
+		c.refuse(items[0].Alert.Source, err, warnings)
+		return false
 	}
 	if len(warnings) > 0 {
 		s.log.Info("alert accepted with warnings", "endpoint", endpoint, "warnings", warnings)
 	}
 	if single && len(results) == 1 {
-		writeJSON(w, status, singleResponse{Result: results[0], Warnings: nonNil(warnings)})
-		return
+		writeJSON(c.w, status, singleResponse{Result: results[0], Warnings: nonNil(warnings)})
+		return true
 	}
-	writeJSON(w, status, multiResponse{Results: results, Warnings: nonNil(warnings)})
+	writeJSON(c.w, status, multiResponse{Results: results, Warnings: nonNil(warnings)})
+	return true
 }
 
-func (s *Server) handleSNS(w http.ResponseWriter, r *http.Request, body []byte, _ string) {
-	m, err := DecodeSNS(body)
+func (s *Server) handleSNS(c *call) {
+	m, err := DecodeSNS(c.body)
 	if err != nil {
-		writeError(w, err, nil)
+		c.refuse(SourceCloudWatch, err, nil)
 		return
 	}
-	if hdr := r.Header.Get("X-Amz-Sns-Message-Type"); hdr != "" && hdr != m.Type {
-		writeError(w, incident.Errorf(incident.EINVALID, "x-amz-sns-message-type %q does not match Type %q", hdr, m.Type), nil)
+	if hdr := c.r.Header.Get("X-Amz-Sns-Message-Type"); hdr != "" && hdr != m.Type {
+		c.refuse(SourceCloudWatch, incident.Errorf(incident.EINVALID, "x-amz-sns-message-type %q does not match Type %q", hdr, m.Type), nil)
 		return
 	}
-	if err := s.sns.verify(r.Context(), m); err != nil {
-		s.m.sns.WithLabelValues(m.Type, "rejected").Inc()
-		s.log.Warn("sns message rejected", "topic", m.TopicArn, "type", m.Type, "err", err)
-		writeError(w, err, nil)
+	if err := s.sns.verify(c.ctx, m); err != nil {
+		result := "rejected"
+		if ErrorStatus(err) == http.StatusServiceUnavailable {
+			result = "error"
+		}
+		s.m.sns.WithLabelValues(m.Type, result).Inc()
+		s.log.Warn("sns message rejected", "topic", m.TopicArn, "type", m.Type, "message_id", m.MessageID, "err", err)
+		c.refuse(SourceCloudWatch, err, nil)
 		return
 	}
 	switch m.Type {
 	case SNSSubscriptionConfirmation:
-		if err := s.sns.confirm(r.Context(), m); err != nil {
+		if err := s.sns.confirm(c.ctx, m); err != nil {
 			s.m.sns.WithLabelValues(m.Type, "error").Inc()
 			s.log.Warn("sns subscription not confirmed", "topic", m.TopicArn, "err", err)
-			writeError(w, err, nil)
+			c.refuse(SourceCloudWatch, err, nil)
 			return
 		}
 		s.m.sns.WithLabelValues(m.Type, "confirmed").Inc()
 		s.log.Info("sns subscription confirmed", "topic", m.TopicArn)
-		writeJSON(w, http.StatusOK, map[string]string{"status": "confirmed", "topic_arn": m.TopicArn})
+		writeJSON(c.w, http.StatusOK, map[string]string{"status": "confirmed", "topic_arn": m.TopicArn})
 	case SNSUnsubscribeConfirmation:
 		// Re-subscribing is an operator's decision; only record it.
 		s.m.sns.WithLabelValues(m.Type, "ok").Inc()
 		s.log.Warn("sns subscription removed", "topic", m.TopicArn)
-		writeJSON(w, http.StatusOK, map[string]string{"status": "unsubscribed", "topic_arn": m.TopicArn})
+		writeJSON(c.w, http.StatusOK, map[string]string{"status": "unsubscribed", "topic_arn": m.TopicArn})
 	case SNSNotification:
-		item, state, warnings, err := DecodeCloudWatchAlarm(m.Message)
-		if err != nil {
-			s.m.sns.WithLabelValues(m.Type, "invalid").Inc()
-			writeError(w, err, warnings)
-			return
-		}
-		if item == nil {
-			s.m.sns.WithLabelValues(m.Type, "insufficient_data").Inc()
-			s.log.Info("cloudwatch alarm has insufficient data, no alert", "topic", m.TopicArn, "state", state)
-			writeJSON(w, http.StatusOK, multiResponse{Results: []Result{}, Warnings: []string{"NewStateValue: INSUFFICIENT_DATA, no alert"}})
-			return
-		}
+		s.notification(c, m)
+	}
+}
+
+// notification handles a verified SNS Notification once per MessageId: SNS
+// delivers at least once, and a redelivered OK must not count as a second
+// clean scan. A redelivery is answered 200 "duplicate" and not signalled.
+func (s *Server) notification(c *call, m *SNSMessage) {
+	dup, finish, err := s.sns.seen.claim(c.ctx, m.TopicArn+"\x00"+m.MessageID)
+	if err != nil {
+		s.m.sns.WithLabelValues(m.Type, "error").Inc()
+		c.refuse(SourceCloudWatch, incident.Errorf(incident.EUNAVAILABLE, "gave up waiting for the same message: %v", err), nil)
+		return
+	}
+	if dup {
+		s.m.sns.WithLabelValues(m.Type, "duplicate").Inc()
+		s.log.Info("sns message already handled", "topic", m.TopicArn, "message_id", m.MessageID)
+		writeJSON(c.w, http.StatusOK, map[string]string{"status": "duplicate", "message_id": m.MessageID})
+		return
+	}
+	item, state, warnings, err := DecodeCloudWatchAlarm(m.Message)
+	if err != nil {
+		finish(false)
+		s.m.sns.WithLabelValues(m.Type, "invalid").Inc()
+		c.refuse(SourceCloudWatch, err, warnings)
+		return
+	}
+	if item == nil {
+		finish(true)
+		s.m.sns.WithLabelValues(m.Type, "insufficient_data").Inc()
+		s.log.Info("cloudwatch alarm has insufficient data, no alert", "topic", m.TopicArn, "state", state)
+		writeJSON(c.w, http.StatusOK, multiResponse{Results: []Result{}, Warnings: []string{"NewStateValue: INSUFFICIENT_DATA, no alert"}})
+		return
+	}
+	// SNS needs a 2xx; 202 would do, 200 is what its docs show.
+	ok := s.answer(c, "sns", []Item{*item}, true, warnings, http.StatusOK)
+	finish(ok)
+	if ok {
 		s.m.sns.WithLabelValues(m.Type, "ok").Inc()
-		// SNS needs a 2xx; 202 would do, 200 is what its docs show.
-		s.answer(w, r, "sns", []Item{*item}, true, warnings, http.StatusOK)
+	} else {
+		s.m.sns.WithLabelValues(m.Type, "error").Inc()
 	}
 }

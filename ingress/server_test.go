@@ -7,7 +7,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/irflow/irflow/internal/config"
 
@@ -101,7 +104,10 @@ func TestErrorStatus(t *testing.T) {
 
 func TestAcceptAlerts(t *testing.T) {
 	rec := newRecorder()
-	srv := MustServer(t, Config{Ingress: config.Ingress{Tokens: map[string]string{"ci": testToken, "grafana": "other-token"}}}, rec)
+	srv := MustServer(t, Config{Ingress: config.Ingress{
+		Tokens:       map[string]string{"ci": testToken, "grafana": "other-token"},
+		TokenSources: map[string][]string{"ci": {"ci", "alertmanager", "elastalert"}},
+	}}, rec)
 	h := srv.Handler()
 
 	t.Run("single with warnings", func(t *testing.T) {
@@ -246,5 +252,285 @@ func TestHealthReadyMetrics(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+}
+
+// Each token may send only as its sources: by default the source named like
+// the token, or those token_sources lists. A refused request moves nothing.
+func TestTokensBoundToSources(t *testing.T) {
+	rec := newRecorder()
+	srv := MustServer(t, Config{Ingress: config.Ingress{
+		Tokens: map[string]string{
+			"ci": "ci-token", "alertmanager": "am-token", "hooks": "hooks-token", "grafana-prod": "grafana-token", "dev": "dev-token",
+		},
+		TokenSources: map[string][]string{
+			"hooks": {"elastalert", "Uptime-Checker"}, "grafana-prod": {"grafana"}, "dev": {config.AnySource},
+		},
+	}}, rec)
+	h := srv.Handler()
+	resolved := []byte(`{"version":"4","alerts":[{"status":"resolved","labels":{"alertname":"gone"},"endsAt":"2026-11-22T19:38:00Z"}]}`)
+	firing := []byte(`{"version":"4","alerts":[{"status":"firing","labels":{"alertname":"up"}}]}`)
+	elastalert := []byte(`{"rule_name":"brute force","num_hits":3}`)
+	for _, tc := range []struct {
+		name, token, path string
+		body              []byte
+		want              int
+		wantErr           string
+		wantSource        string
+	}{
+		{"ci as alertmanager", "ci-token", "/v1/alerts", []byte(`{"source":"alertmanager","rule":"x"}`), 403,
+			`token "ci" may not send alerts as source "alertmanager" (it may send as: ci)`, ""},
+		{"ci as itself by default", "ci-token", "/v1/alerts", []byte(`{"rule":"x"}`), 202, "", "ci"},
+		{"ci in any case", "ci-token", "/v1/alerts", []byte(`{"source":"CI","rule":"x"}`), 202, "", "CI"},
+		{"one bad alert refuses the array", "ci-token", "/v1/alerts", []byte(`[{"source":"ci","rule":"a"},{"source":"cloudwatch","rule":"b"}]`), 403,
+			`alerts[1].source: token "ci" may not send alerts as source "cloudwatch" (it may send as: ci)`, ""},
+		{"ci clearing an Alertmanager incident", "ci-token", "/v1/alerts/alertmanager", resolved, 403,
+			`token "ci" may not send alerts as source "alertmanager" (it may send as: ci)`, ""},
+		{"ci firing through Alertmanager", "ci-token", "/v1/alerts/alertmanager", firing, 403, `may not send alerts as source "alertmanager"`, ""},
+		{"ci through ElastAlert", "ci-token", "/v1/alerts/elastalert", elastalert, 403, `token "ci" may not send alerts as source "elastalert"`, ""},
+		{"alertmanager token clears", "am-token", "/v1/alerts/alertmanager", resolved, 202, "", ""},
+		{"alertmanager token fires", "am-token", "/v1/alerts/alertmanager", firing, 202, "", "alertmanager"},
+		{"alertmanager token as elastalert", "am-token", "/v1/alerts/elastalert", elastalert, 403, `token "alertmanager" may not send alerts as source "elastalert"`, ""},
+		{"listed source", "hooks-token", "/v1/alerts/elastalert", elastalert, 202, "", "elastalert"},
+		{"listed source in another case", "hooks-token", "/v1/alerts", []byte(`{"source":"uptime-checker","rule":"x"}`), 202, "", "uptime-checker"},
+		{"several sources, none named", "hooks-token", "/v1/alerts", []byte(`{"rule":"x"}`), 403,
+			`token "hooks" may not send alerts as source "hooks" (it may send as: elastalert, Uptime-Checker)`, ""},
+		{"its own name is not listed", "hooks-token", "/v1/alerts", []byte(`{"source":"hooks","rule":"x"}`), 403, `may not send alerts as source "hooks"`, ""},
+		{"one listed source is the default", "grafana-token", "/v1/alerts", []byte(`{"rule":"x"}`), 202, "", "grafana"},
+		{"any source", "dev-token", "/v1/alerts", []byte(`{"source":"anything","rule":"x"}`), 202, "", "anything"},
+		{"any source, Alertmanager too", "dev-token", "/v1/alerts/alertmanager", firing, 202, "", "alertmanager"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			occs, clears := rec.counts()
+			resp := do(t, h, "POST", tc.path, tc.body, "Content-Type", "application/json", "Authorization", "Bearer "+tc.token)
+			if resp.Status != tc.want {
+				t.Fatalf("status %d, want %d: %s", resp.Status, tc.want, resp.Raw)
+			}
+			occs2, clears2 := rec.counts()
+			if tc.want == 403 {
+				if resp.Body["error"] != tc.wantErr && !strings.Contains(resp.Body["error"].(string), tc.wantErr) {
+					t.Fatalf("error %q, want %q", resp.Body["error"], tc.wantErr)
+				}
+				if resp.Body["reason"] != "forbidden_source" {
+					t.Fatalf("reason %v", resp.Body["reason"])
+				}
+				if occs2 != occs || clears2 != clears {
+					t.Fatalf("a refused request reached Temporal: occurrences %d→%d, clears %d→%d", occs, occs2, clears, clears2)
+				}
+				return
+			}
+			if tc.wantSource != "" {
+				rec.mu.Lock()
+				last := rec.occs[len(rec.occs)-1]
+				rec.mu.Unlock()
+				if occs2 != occs+1 || last.Alert.Source != tc.wantSource {
+					t.Fatalf("occurrences %d→%d, last source %q; want one more from %q", occs, occs2, last.Alert.Source, tc.wantSource)
+				}
+			}
+		})
+	}
+}
+
+// Tokens that share one secret (a file from before sources were bound may
+// use one for several senders) may send as the sources of all of them, so
+// such a file keeps working the same on every start.
+func TestTokensSharingASecret(t *testing.T) {
+	rec := newRecorder()
+	srv := MustServer(t, Config{Ingress: config.Ingress{Tokens: map[string]string{"elastalert": "shared", "alertmanager": "shared"}}}, rec)
+	h := srv.Handler()
+	for path, body := range map[string]string{
+		"/v1/alerts/elastalert":   `{"rule_name":"r"}`,
+		"/v1/alerts/alertmanager": `{"version":"4","alerts":[{"status":"firing","labels":{"alertname":"up"}}]}`,
+	} {
+		if r := do(t, h, "POST", path, []byte(body), "Content-Type", "application/json", "Authorization", "Bearer shared"); r.Status != 202 {
+			t.Errorf("%s: status %d: %s", path, r.Status, r.Raw)
+		}
+	}
+	r := do(t, h, "POST", "/v1/alerts", []byte(`{"source":"ci","rule":"r"}`), "Content-Type", "application/json", "Authorization", "Bearer shared")
+	if msg, _ := r.Body["error"].(string); r.Status != 403 || msg != `token "alertmanager, elastalert" may not send alerts as source "ci" (it may send as: alertmanager, elastalert)` {
+		t.Errorf("status %d error %q", r.Status, msg)
+	}
+}
+
+// A resolved alert counts as a clean scan: the same one sent again
+// (Alertmanager's next group notification, a retried webhook) counts once.
+func TestSourceClearCountsOnce(t *testing.T) {
+	fail := true
+	var mu sync.Mutex
+	rec := newRecorder()
+	inner := rec.incidentsFunc.clear
+	rec.incidentsFunc.clear = func(ctx context.Context, fp string, c workflows.SourceClear) error {
+		mu.Lock()
+		f := fail
+		mu.Unlock()
+		if f {
+			return incident.Errorf(incident.EUNAVAILABLE, "temporal down")
+		}
+		return inner(ctx, fp, c)
+	}
+	h := MustServer(t, Config{}, rec).Handler()
+	body := func(endsAt string) []byte {
+		return []byte(`{"version":"4","alerts":[{"status":"resolved","labels":{"alertname":"gone","instance":"a"},"endsAt":"` + endsAt + `"}]}`)
+	}
+	detail := func(r response) any {
+		results, _ := r.Body["results"].([]any)
+		if len(results) != 1 {
+			return nil
+		}
+		return results[0].(map[string]any)["detail"]
+	}
+	if r := postJSON(t, h, "/v1/alerts/alertmanager", body("2026-11-22T19:38:00Z")); r.Status != 503 {
+		t.Fatalf("while Temporal is down: status %d", r.Status)
+	}
+	mu.Lock()
+	fail = false
+	mu.Unlock()
+	for i, want := range []string{"cleared", "duplicate", "duplicate"} {
+		r := postJSON(t, h, "/v1/alerts/alertmanager", body("2026-11-22T19:38:00Z"))
+		if r.Status != 202 || detail(r) != want {
+			t.Fatalf("copy %d: status %d detail %v, want 202 %s: %s", i, r.Status, detail(r), want, r.Raw)
+		}
+	}
+	// The next resolution of the same alert is a new clear.
+	if r := postJSON(t, h, "/v1/alerts/alertmanager", body("2026-11-22T21:00:00Z")); r.Status != 202 || detail(r) != "cleared" {
+		t.Fatalf("a later resolution: status %d detail %v", r.Status, detail(r))
+	}
+	if _, clears := rec.counts(); clears != 2 {
+		t.Fatalf("%d clears signalled, want 2", clears)
+	}
+}
+
+// Every refusal names its reason in the body and in
+// irflow_alerts_rejected_total{source,reason}; accepted alerts count in
+// irflow_alerts_received_total{source}.
+func TestRefusalsAreCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	srv := MustServer(t, Config{Registry: reg, Ingress: config.Ingress{
+		MaxBodyBytes: 512, MaxAlerts: 2,
+		Tokens:       map[string]string{"ci": "ci-token", "ea": "ea-token"},
+		TokenSources: map[string][]string{"ea": {"elastalert"}},
+		SNS:          config.SNSIngress{AllowedTopicARNs: []string{testTopic}},
+	}}, newRecorder())
+	h := srv.Handler()
+	ci, ea := "Bearer ci-token", "Bearer ea-token"
+	snsBody := []byte(`{"Type":"Notification","MessageId":"m1","TopicArn":"arn:aws:sns:us-east-1:999999999999:irflow-alarms","Message":"{}",
+		"Timestamp":"2026-11-22T19:45:12.512Z","SignatureVersion":"2","Signature":"AAAA","SigningCertURL":"https://sns.us-east-1.amazonaws.com/c.pem"}`)
+	for _, tc := range []struct {
+		name, method, path, auth, ctype string
+		body                            []byte
+		want                            int
+		reason                          string
+	}{
+		{"no token", "POST", "/v1/alerts", "", "application/json", []byte(`{"rule":"x"}`), 401, "unauthorized"},
+		{"no token for alertmanager", "POST", "/v1/alerts/alertmanager", "Bearer nope", "application/json", nil, 401, "unauthorized"},
+		{"token for another source", "POST", "/v1/alerts/alertmanager", ci, "application/json", nil, 403, "forbidden_source"},
+		{"alert for another source", "POST", "/v1/alerts", ci, "application/json", []byte(`{"source":"waf","rule":"x"}`), 403, "forbidden_source"},
+		{"wrong method", "GET", "/v1/alerts", "", "", nil, 405, "method_not_allowed"},
+		{"body too large", "POST", "/v1/alerts", ci, "application/json", []byte(`{"rule":"` + strings.Repeat("x", 600) + `"}`), 413, "too_large"},
+		{"too many alerts", "POST", "/v1/alerts", ci, "application/json", []byte(`[{"rule":"a"},{"rule":"b"},{"rule":"c"}]`), 413, "too_large"},
+		{"form body", "POST", "/v1/alerts", ci, "application/x-www-form-urlencoded", []byte(`rule=x`), 415, "unsupported_media_type"},
+		{"invalid alert", "POST", "/v1/alerts", ci, "application/json", []byte(`{"source":"ci"}`), 400, "invalid"},
+		{"invalid ElastAlert match", "POST", "/v1/alerts/elastalert", ea, "application/json", []byte(`{"num_hits":1}`), 400, "invalid"},
+		{"SNS from an unknown topic", "POST", "/sns", "", "text/plain", snsBody, 403, "sns_topic"},
+		{"SNS garbage", "POST", "/sns", "", "text/plain", []byte(`{"Type":"Nope"}`), 400, "invalid"},
+		{"accepted", "POST", "/v1/alerts", ci, "application/json", []byte(`[{"rule":"a"},{"rule":"b"}]`), 202, ""},
+		{"unknown path, not an alert endpoint", "GET", "/nope", "", "", nil, 404, "route_not_found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			headers := []string{"Content-Type", tc.ctype}
+			if tc.auth != "" {
+				headers = append(headers, "Authorization", tc.auth)
+			}
+			r := do(t, h, tc.method, tc.path, tc.body, headers...)
+			if r.Status != tc.want {
+				t.Fatalf("status %d, want %d: %s", r.Status, tc.want, r.Raw)
+			}
+			if tc.reason == "" {
+				return
+			}
+			if msg, _ := r.Body["error"].(string); msg == "" || r.Body["reason"] != tc.reason || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+				t.Fatalf("body %s (%s), want JSON with an error and reason %q", r.Raw, r.Header.Get("Content-Type"), tc.reason)
+			}
+		})
+	}
+	down := MustServer(t, Config{Registry: prometheus.NewRegistry()}, incidentsFunc{send: func(context.Context, workflows.Occurrence) (workflows.SendResult, error) {
+		return workflows.SendResult{}, incident.Errorf(incident.EUNAVAILABLE, "down")
+	}})
+	if r := postJSON(t, down.Handler(), "/v1/alerts", []byte(`{"source":"ci","rule":"a"}`)); r.Status != 503 || r.Body["reason"] != "unavailable" {
+		t.Fatalf("Temporal down: %d %s", r.Status, r.Raw)
+	}
+
+	got := scrape(t, h)
+	for _, want := range []string{
+		`irflow_alerts_rejected_total{reason="unauthorized",source="unknown"} 1`,
+		`irflow_alerts_rejected_total{reason="unauthorized",source="alertmanager"} 1`,
+		`irflow_alerts_rejected_total{reason="forbidden_source",source="alertmanager"} 1`,
+		`irflow_alerts_rejected_total{reason="forbidden_source",source="waf"} 1`,
+		`irflow_alerts_rejected_total{reason="method_not_allowed",source="unknown"} 1`,
+		`irflow_alerts_rejected_total{reason="too_large",source="unknown"} 2`,
+		`irflow_alerts_rejected_total{reason="unsupported_media_type",source="unknown"} 1`,
+		`irflow_alerts_rejected_total{reason="invalid",source="unknown"} 1`,
+		`irflow_alerts_rejected_total{reason="invalid",source="elastalert"} 1`,
+		`irflow_alerts_rejected_total{reason="sns_topic",source="cloudwatch"} 1`,
+		`irflow_alerts_rejected_total{reason="invalid",source="cloudwatch"} 1`,
+		`irflow_alerts_received_total{source="ci"} 2`,
+	} {
+		if !strings.Contains(got, want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if strings.Contains(got, "route_not_found") {
+		t.Error("an unknown path counted as a refused alert")
+	}
+	if d := scrape(t, down.Handler()); !strings.Contains(d, `irflow_alerts_rejected_total{reason="unavailable",source="ci"} 1`) ||
+		!strings.Contains(d, `irflow_alerts_received_total{source="ci"} 1`) {
+		t.Errorf("Temporal down: metrics\n%s", grepLines(d, "irflow_alerts_"))
+	}
+}
+
+// scrape returns h's /metrics text.
+func scrape(t *testing.T, h http.Handler) string {
+	t.Helper()
+	return do(t, h, "GET", "/metrics", nil).Raw
+}
+
+func grepLines(text, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// /readyz needs no token: a flood of it makes one call to Temporal a second,
+// not one per request.
+func TestReadyzDoesNotAmplify(t *testing.T) {
+	var calls atomic.Int64
+	inc := incidentsFunc{ready: func(context.Context) error {
+		calls.Add(1)
+		time.Sleep(20 * time.Millisecond)
+		return nil
+	}}
+	h := MustServer(t, Config{}, inc).Handler()
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r := do(t, h, "GET", "/readyz", nil); r.Status != http.StatusOK {
+				t.Errorf("status %d", r.Status)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("50 concurrent /readyz made %d Ready calls, want 1", n)
+	}
+	time.Sleep(readyTTL + 50*time.Millisecond)
+	do(t, h, "GET", "/readyz", nil)
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("after %s: %d Ready calls, want 2", readyTTL, n)
 	}
 }

@@ -119,62 +119,114 @@ func (m *SNSMessage) StringToSign() string {
 	return b.String()
 }
 
-func forbidden(format string, args ...any) error {
-	return incident.Errorf(codeForbidden, format, args...)
-}
-
 // snsVerifier checks SNS signatures and confirms subscriptions.
 type snsVerifier struct {
 	cfg    config.SNSIngress
 	http   *http.Client
-	mu     sync.Mutex
-	certs  map[string]*x509.Certificate
+	now    func() time.Time
 	topics map[string]bool
+	// seen holds the IDs of notifications already handled, for max_age.
+	seen *recent
+
+	mu    sync.Mutex
+	certs map[string]*x509.Certificate
+	hosts map[string]*regexp.Regexp // anchored host pattern by region
 }
 
 // maxCachedCerts bounds the cache; SNS rotates certificates rarely and only
 // allowed hosts are ever fetched, so this is a guard, not a tuning knob.
 const maxCachedCerts = 64
 
-func newSNSVerifier(cfg config.SNSIngress, client *http.Client) *snsVerifier {
+func newSNSVerifier(cfg config.SNSIngress, client *http.Client) (*snsVerifier, error) {
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
-	v := &snsVerifier{cfg: cfg, http: client, certs: map[string]*x509.Certificate{}, topics: map[string]bool{}}
+	if _, err := config.AnchorHostPattern(cfg.HostPattern, "us-east-1"); err != nil {
+		return nil, fmt.Errorf("ingress.sns.host_pattern: %w", err)
+	}
+	v := &snsVerifier{
+		cfg: cfg, http: client, now: time.Now, topics: map[string]bool{},
+		seen:  newRecent(time.Duration(cfg.MaxAge)+config.SNSMaxClockSkew, maxRemembered),
+		certs: map[string]*x509.Certificate{}, hosts: map[string]*regexp.Regexp{},
+	}
 	for _, arn := range cfg.AllowedTopicARNs {
 		v.topics[arn] = true
 	}
-	return v
+	return v, nil
+}
+
+func certificateError(format string, args ...any) error {
+	return incident.Errorf(codeSNSCertificate, format, args...)
+}
+
+func signatureError(format string, args ...any) error {
+	return incident.Errorf(codeSNSSignature, format, args...)
+}
+
+// hostPattern is the configured pattern for region, anchored whatever the
+// config says (config.AnchorHostPattern).
+func (v *snsVerifier) hostPattern(region string) (*regexp.Regexp, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if re := v.hosts[region]; re != nil {
+		return re, nil
+	}
+	re, err := config.AnchorHostPattern(v.cfg.HostPattern, region)
+	if err != nil {
+		return nil, fmt.Errorf("sns host pattern: %w", err)
+	}
+	v.hosts[region] = re // regions come from allowed topics only, so this stays small
+	return re, nil
 }
 
 // checkURL allows only https URLs on a host matching the pattern for region.
 func (v *snsVerifier) checkURL(field, raw, region string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, forbidden("%s: not a URL", field)
+		return nil, certificateError("%s: not a URL", field)
 	}
 	if u.Scheme != "https" {
-		return nil, forbidden("%s: must be https", field)
+		return nil, certificateError("%s: must be https", field)
 	}
-	re, err := regexp.Compile(strings.ReplaceAll(v.cfg.HostPattern, "{region}", regexp.QuoteMeta(region)))
+	re, err := v.hostPattern(region)
 	if err != nil {
-		return nil, fmt.Errorf("sns host pattern: %w", err)
+		return nil, err
 	}
 	if u.User != nil || !re.MatchString(u.Host) {
-		return nil, forbidden("%s: host %q is not an SNS host for region %s", field, u.Host, region)
+		return nil, certificateError("%s: host %q is not an SNS host for region %s", field, u.Host, region)
 	}
 	return u, nil
 }
 
-// verify checks that m comes from an allowed topic and carries a valid SNS
-// signature. Failures are forbidden errors (403).
+// checkTime refuses a message signed longer than max_age ago, or from the
+// future: a signature stays valid for as long as the certificate does, so
+// without this anyone holding one old OK message could resolve incidents.
+func (v *snsVerifier) checkTime(m *SNSMessage) error {
+	ts, err := time.Parse(time.RFC3339Nano, m.Timestamp)
+	if err != nil {
+		return incident.Errorf(codeSNSStale, "Timestamp: %q is not an RFC 3339 time", m.Timestamp)
+	}
+	maxAge := time.Duration(v.cfg.MaxAge)
+	switch age := v.now().Sub(ts); {
+	case age > maxAge:
+		return incident.Errorf(codeSNSStale, "Timestamp: message signed %s ago, more than ingress.sns.max_age (%s); refused as a replay", age.Round(time.Second), maxAge)
+	case age < -config.SNSMaxClockSkew:
+		return incident.Errorf(codeSNSStale, "Timestamp: message signed %s in the future, more than %s of clock skew; refused", (-age).Round(time.Second), config.SNSMaxClockSkew)
+	}
+	return nil
+}
+
+// verify checks that m comes from an allowed topic, is recent and carries a
+// valid SNS signature. Failures are 403 with their reason (sns_topic,
+// sns_stale, sns_signature, sns_certificate); 503 if the certificate cannot
+// be fetched.
 func (v *snsVerifier) verify(ctx context.Context, m *SNSMessage) error {
 	if !v.topics[m.TopicArn] {
-		return forbidden("TopicArn: %s is not in sns.allowed_topic_arns", m.TopicArn)
+		return incident.Errorf(codeSNSTopic, "TopicArn: %s is not in ingress.sns.allowed_topic_arns", m.TopicArn)
 	}
 	region, err := config.TopicRegion(m.TopicArn)
 	if err != nil {
-		return forbidden("TopicArn: %v", err)
+		return incident.Errorf(codeSNSTopic, "TopicArn: %v", err)
 	}
 	var hash crypto.Hash
 	switch m.SignatureVersion {
@@ -183,11 +235,18 @@ func (v *snsVerifier) verify(ctx context.Context, m *SNSMessage) error {
 	case "2":
 		hash = crypto.SHA256
 	default:
-		return forbidden("SignatureVersion: %q, want 1 or 2", m.SignatureVersion)
+		return signatureError("SignatureVersion: %q, want 1 or 2", m.SignatureVersion)
+	}
+	if m.SignatureVersion == "1" && v.cfg.RequireSignatureVersion >= 2 {
+		return signatureError("SignatureVersion: 1 (SHA1withRSA) refused, ingress.sns.require_signature_version is %d", v.cfg.RequireSignatureVersion)
+	}
+	// Cheap and before any RSA work, so replaying old messages costs little.
+	if err := v.checkTime(m); err != nil {
+		return err
 	}
 	sig, err := base64.StdEncoding.DecodeString(m.Signature)
 	if err != nil {
-		return forbidden("Signature: not base64")
+		return signatureError("Signature: not base64")
 	}
 	u, err := v.checkURL("SigningCertURL", m.SigningCertURL, region)
 	if err != nil {
@@ -199,7 +258,7 @@ func (v *snsVerifier) verify(ctx context.Context, m *SNSMessage) error {
 	}
 	pub, ok := cert.PublicKey.(*rsa.PublicKey)
 	if !ok {
-		return forbidden("SigningCertURL: certificate key is not RSA")
+		return certificateError("SigningCertURL: certificate key is not RSA")
 	}
 	text := []byte(m.StringToSign())
 	var digest []byte
@@ -211,13 +270,13 @@ func (v *snsVerifier) verify(ctx context.Context, m *SNSMessage) error {
 		digest = d[:]
 	}
 	if err := rsa.VerifyPKCS1v15(pub, hash, digest, sig); err != nil {
-		return forbidden("Signature: does not verify")
+		return signatureError("Signature: does not verify")
 	}
 	return nil
 }
 
 func (v *snsVerifier) cert(ctx context.Context, certURL string) (*x509.Certificate, error) {
-	now := time.Now()
+	now := v.now()
 	v.mu.Lock()
 	c := v.certs[certURL]
 	v.mu.Unlock()
@@ -226,7 +285,7 @@ func (v *snsVerifier) cert(ctx context.Context, certURL string) (*x509.Certifica
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, certURL, nil)
 	if err != nil {
-		return nil, forbidden("SigningCertURL: %v", err)
+		return nil, certificateError("SigningCertURL: %v", err)
 	}
 	resp, err := v.http.Do(req)
 	if err != nil {
@@ -234,7 +293,7 @@ func (v *snsVerifier) cert(ctx context.Context, certURL string) (*x509.Certifica
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, forbidden("SigningCertURL: fetch answered %s", resp.Status)
+		return nil, certificateError("SigningCertURL: fetch answered %s", resp.Status)
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
@@ -242,14 +301,14 @@ func (v *snsVerifier) cert(ctx context.Context, certURL string) (*x509.Certifica
 	}
 	block, _ := pem.Decode(b)
 	if block == nil || block.Type != "CERTIFICATE" {
-		return nil, forbidden("SigningCertURL: not a PEM certificate")
+		return nil, certificateError("SigningCertURL: not a PEM certificate")
 	}
 	c, err = x509.ParseCertificate(block.Bytes)
 	if err != nil {
-		return nil, forbidden("SigningCertURL: %v", err)
+		return nil, certificateError("SigningCertURL: %v", err)
 	}
 	if now.Before(c.NotBefore) || now.After(c.NotAfter) {
-		return nil, forbidden("SigningCertURL: certificate not valid now")
+		return nil, certificateError("SigningCertURL: certificate not valid now")
 	}
 	v.mu.Lock()
 	if len(v.certs) >= maxCachedCerts {
@@ -265,7 +324,7 @@ func (v *snsVerifier) cert(ctx context.Context, certURL string) (*x509.Certifica
 func (v *snsVerifier) confirm(ctx context.Context, m *SNSMessage) error {
 	region, err := config.TopicRegion(m.TopicArn)
 	if err != nil {
-		return forbidden("TopicArn: %v", err)
+		return incident.Errorf(codeSNSTopic, "TopicArn: %v", err)
 	}
 	u, err := v.checkURL("SubscribeURL", m.SubscribeURL, region)
 	if err != nil {
@@ -273,7 +332,7 @@ func (v *snsVerifier) confirm(ctx context.Context, m *SNSMessage) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return forbidden("SubscribeURL: %v", err)
+		return certificateError("SubscribeURL: %v", err)
 	}
 	resp, err := v.http.Do(req)
 	if err != nil {

@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/irflow/irflow/internal/config"
+	"github.com/irflow/irflow/workflows"
 
 	"github.com/irflow/irflow/incident"
 )
@@ -92,6 +94,8 @@ func (s *snsSigner) sign(t *testing.T, fixture, version string, edit func(*SNSMe
 		t.Fatal(err)
 	}
 	m.SigningCertURL = s.ts.URL + "/cert.pem"
+	// Signed now unless edit says otherwise: the ingress refuses old messages.
+	m.Timestamp = time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
 	if m.SubscribeURL != "" {
 		m.SubscribeURL = s.ts.URL + "/confirm?Token=" + m.Token
 	}
@@ -214,12 +218,12 @@ func TestSNSRejectsForgeries(t *testing.T) {
 			return fake.sign(t, "sns_cloudwatch_alarm.json", "1", func(m *SNSMessage) {
 				m.TopicArn = "arn:aws:sns:us-east-1:999999999999:attacker"
 			})
-		}, wantErr: "not in sns.allowed_topic_arns"},
+		}, wantErr: "not in ingress.sns.allowed_topic_arns"},
 		{name: "unknown topic confirmation", message: func(t *testing.T) *SNSMessage {
 			return fake.sign(t, "sns_subscription_confirmation.json", "1", func(m *SNSMessage) {
 				m.TopicArn = "arn:aws:sns:us-east-1:999999999999:attacker"
 			})
-		}, wantErr: "not in sns.allowed_topic_arns"},
+		}, wantErr: "not in ingress.sns.allowed_topic_arns"},
 		{name: "confirmation to a foreign host", message: func(t *testing.T) *SNSMessage {
 			return fake.sign(t, "sns_subscription_confirmation.json", "2", func(m *SNSMessage) {
 				m.SubscribeURL = "https://evil.example.com/confirm"
@@ -277,7 +281,10 @@ func TestSNSContentType(t *testing.T) {
 func TestSNSHostPattern(t *testing.T) {
 	cfg := config.Ingress{}
 	cfg.SetDefaults()
-	v := newSNSVerifier(cfg.SNS, nil)
+	v, err := newSNSVerifier(cfg.SNS, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for raw, ok := range map[string]bool{
 		"https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem":    true,
 		"https://sns.us-east-1.amazonaws.com.cn/SimpleNotificationService-abc.pem": true,
@@ -296,5 +303,180 @@ func TestSNSHostPattern(t *testing.T) {
 		if err != nil && ErrorStatus(err) != http.StatusForbidden {
 			t.Errorf("%s: status %d, want 403", raw, ErrorStatus(err))
 		}
+	}
+}
+
+// A signed message is valid for as long as SNS's certificate is; only its
+// Timestamp tells a replay from a delivery. Replaying an old OK must not
+// count as a clean scan.
+func TestSNSRefusesReplays(t *testing.T) {
+	fake := newSNSSigner(t)
+	at := func(d time.Duration) func(*SNSMessage) {
+		return func(m *SNSMessage) { m.Timestamp = time.Now().Add(d).UTC().Format(time.RFC3339Nano) }
+	}
+	for _, tc := range []struct {
+		name    string
+		maxAge  time.Duration
+		edit    func(*SNSMessage)
+		want    int
+		wantErr string
+	}{
+		{"two hours old", 0, at(-2 * time.Hour), 403, "Timestamp: message signed 2h0m0s ago, more than ingress.sns.max_age (1h0m0s); refused as a replay"},
+		{"50 minutes old", 0, at(-50 * time.Minute), 200, ""},
+		{"older than a configured max_age", 10 * time.Minute, at(-11 * time.Minute), 403, "more than ingress.sns.max_age (10m0s)"},
+		{"from the future", 0, at(10 * time.Minute), 403, "Timestamp: message signed 10m0s in the future, more than 5m0s of clock skew; refused"},
+		{"a little ahead", 0, at(time.Minute), 200, ""},
+		{"not a time", 0, func(m *SNSMessage) { m.Timestamp = "yesterday" }, 403, `Timestamp: "yesterday" is not an RFC 3339 time`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := newRecorder()
+			cfg := fake.config()
+			cfg.MaxAge = config.Duration(tc.maxAge)
+			srv := MustServer(t, fake.server(cfg), rec)
+			resp := postSNS(t, srv, fake.sign(t, "sns_cloudwatch_ok.json", "2", tc.edit))
+			if msg, _ := resp.Body["error"].(string); resp.Status != tc.want || !strings.Contains(msg, tc.wantErr) {
+				t.Fatalf("status %d body %s; want %d containing %q", resp.Status, resp.Raw, tc.want, tc.wantErr)
+			}
+			if _, clears := rec.counts(); (clears == 1) != (tc.want == 200) {
+				t.Fatalf("%d clears for a %d answer", clears, resp.Status)
+			}
+			if tc.want == 403 && resp.Body["reason"] != "sns_stale" {
+				t.Fatalf("reason %v, want sns_stale", resp.Body["reason"])
+			}
+		})
+	}
+}
+
+// SNS delivers at least once: a redelivered message (same MessageId) is
+// answered 200 but signalled only once, also when the copies arrive together.
+func TestSNSRedeliveryCountsOnce(t *testing.T) {
+	fake := newSNSSigner(t)
+	rec := newRecorder()
+	srv := MustServer(t, fake.server(fake.config()), rec)
+	ok := fake.sign(t, "sns_cloudwatch_ok.json", "2", nil)
+	alarm := fake.sign(t, "sns_cloudwatch_alarm.json", "1", nil)
+
+	var wg sync.WaitGroup
+	statuses := make([]int, 8)
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i] = postSNS(t, srv, ok).Status
+		}()
+	}
+	wg.Wait()
+	for i, s := range statuses {
+		if s != http.StatusOK {
+			t.Fatalf("copy %d: status %d, want 200", i, s)
+		}
+	}
+	again := postSNS(t, srv, ok)
+	if again.Status != http.StatusOK || again.Body["status"] != "duplicate" || again.Body["message_id"] != ok.MessageID {
+		t.Fatalf("redelivery: status %d body %s; want 200 duplicate", again.Status, again.Raw)
+	}
+	for range 3 {
+		postSNS(t, srv, alarm)
+	}
+	if occs, clears := rec.counts(); occs != 1 || clears != 1 {
+		t.Fatalf("9 copies of an OK and 3 of an ALARM gave %d clears and %d occurrences; want 1 and 1", clears, occs)
+	}
+}
+
+// Only a message that was handled is remembered: a forged copy of a real
+// MessageId cannot suppress the real message, and one that failed (Temporal
+// down) is handled again when SNS retries it.
+func TestSNSDedupRemembersOnlyHandledMessages(t *testing.T) {
+	fake := newSNSSigner(t)
+	down := true
+	var mu sync.Mutex
+	rec := newRecorder()
+	inner := rec.incidentsFunc.clear
+	rec.incidentsFunc.clear = func(ctx context.Context, fp string, c workflows.SourceClear) error {
+		mu.Lock()
+		d := down
+		mu.Unlock()
+		if d {
+			return incident.Errorf(incident.EUNAVAILABLE, "temporal down")
+		}
+		return inner(ctx, fp, c)
+	}
+	srv := MustServer(t, fake.server(fake.config()), rec)
+	ok := fake.sign(t, "sns_cloudwatch_ok.json", "2", nil)
+
+	forged := *ok
+	forged.Message = strings.Replace(forged.Message, `"OK"`, `"ALARM"`, 1)
+	if resp := postSNS(t, srv, &forged); resp.Status != http.StatusForbidden {
+		t.Fatalf("forged copy: status %d, want 403", resp.Status)
+	}
+	if resp := postSNS(t, srv, ok); resp.Status != http.StatusServiceUnavailable {
+		t.Fatalf("while Temporal is down: status %d, want 503", resp.Status)
+	}
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	resp := postSNS(t, srv, ok)
+	if resp.Status != http.StatusOK || resp.Body["detail"] != "cleared" {
+		t.Fatalf("SNS's retry: status %d body %s; want 200 cleared", resp.Status, resp.Raw)
+	}
+	if _, clears := rec.counts(); clears != 1 {
+		t.Fatalf("%d clears, want 1", clears)
+	}
+}
+
+func TestSNSRequireSignatureVersion(t *testing.T) {
+	fake := newSNSSigner(t)
+	rec := newRecorder()
+	cfg := fake.config()
+	cfg.RequireSignatureVersion = 2
+	srv := MustServer(t, fake.server(cfg), rec)
+	resp := postSNS(t, srv, fake.sign(t, "sns_cloudwatch_alarm.json", "1", nil))
+	if resp.Status != http.StatusForbidden || resp.Body["reason"] != "sns_signature" ||
+		resp.Body["error"] != "SignatureVersion: 1 (SHA1withRSA) refused, ingress.sns.require_signature_version is 2" {
+		t.Fatalf("version 1: status %d body %s", resp.Status, resp.Raw)
+	}
+	if occs, _ := rec.counts(); occs != 0 {
+		t.Fatal("a refused message was signalled")
+	}
+	if resp := postSNS(t, srv, fake.sign(t, "sns_cloudwatch_alarm.json", "2", nil)); resp.Status != http.StatusOK {
+		t.Fatalf("version 2: status %d body %s", resp.Status, resp.Raw)
+	}
+}
+
+// The host pattern matches whole hosts whatever the config says: a pattern
+// written without ^ and $ must not let a look-alike host through.
+func TestSNSHostPatternAnchored(t *testing.T) {
+	for _, pattern := range []string{
+		`sns\.{region}\.amazonaws\.com`,
+		`sns\.{region}\.amazonaws\.com|sns\.{region}\.amazonaws\.com\.cn`,
+		`^sns\.{region}\.amazonaws\.com`,
+	} {
+		t.Run(pattern, func(t *testing.T) {
+			cfg := config.Ingress{SNS: config.SNSIngress{HostPattern: pattern}}
+			cfg.SetDefaults()
+			if err := cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			v, err := newSNSVerifier(cfg.SNS, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for raw, ok := range map[string]bool{
+				"https://sns.us-east-1.amazonaws.com/cert.pem":                  true,
+				"https://sns.us-east-1.amazonaws.com.evil.example/cert.pem":     false,
+				"https://evil-sns.us-east-1.amazonaws.com/cert.pem":             false,
+				"https://xsns.us-east-1.amazonaws.com.cn.evil.example/cert.pem": false,
+				"https://sns.us-east-1.amazonaws.com.cn.evil.example/x.pem":     false,
+				"https://sns.us-east-1.amazonaws.com:443.evil.example/cert.pem": false,
+			} {
+				_, err := v.checkURL("SigningCertURL", raw, "us-east-1")
+				if (err == nil) != ok {
+					t.Errorf("%s: err = %v, want allowed %v", raw, err, ok)
+				}
+				if err != nil && (ErrorStatus(err) != http.StatusForbidden || ErrorReason(err) != "sns_certificate") {
+					t.Errorf("%s: %d %s, want 403 sns_certificate", raw, ErrorStatus(err), ErrorReason(err))
+				}
+			}
+		})
 	}
 }

@@ -249,6 +249,6 @@ func devToken(home string, cfg *config.Config) (string, error) {
 			return "", fmt.Errorf("write %s: %w", path, err)
 		}
 	}
-	cfg.Ingress.Tokens = map[string]string{"dev": tok}
+	cfg.Ingress.Tokens, cfg.Ingress.TokenSources = map[string]string{"dev": tok}, map[string][]string{"dev": {config.AnySource}} // the dev token may send as any source
 	return path, nil
 }

@@ -47,13 +47,30 @@ func (m *Main) Open() error {
 	if err != nil {
 		return fmt.Errorf("--http-addr: listen %s: %w", m.Addr, err)
 	}
-	m.srv = &http.Server{Addr: ln.Addr().String(), Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	m.srv = newHTTPServer(ln.Addr().String(), h, m.Config.Ingress)
 	go func() {
 		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.Logger.Error("http listener stopped", "error", err)
 		}
 	}()
 	return nil
+}
+
+// newHTTPServer applies the ingress's connection timeouts. ReadTimeout is
+// only the backstop for handlers that set no deadline of their own (the
+// Slack ones): the alert endpoints set their body deadline themselves and
+// answer 408 when it passes, and stop waiting for Temporal in time to answer
+// before WriteTimeout.
+func newHTTPServer(addr string, h http.Handler, cfg config.Ingress) *http.Server {
+	cfg.SetDefaults()
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: time.Duration(cfg.ReadHeaderTimeout),
+		ReadTimeout:       time.Duration(cfg.ReadHeaderTimeout + cfg.ReadTimeout),
+		WriteTimeout:      time.Duration(cfg.WriteTimeout),
+		IdleTimeout:       time.Duration(cfg.IdleTimeout),
+	}
 }
 
 // handler is the ingress server with the Slack handlers mounted when
