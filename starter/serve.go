@@ -24,7 +24,10 @@ func newServeCmd(g *globals) *cobra.Command {
   POST /slack/interactions, /slack/commands                        (when a signing secret is set)
   GET  /healthz, /readyz, /metrics
 
-Tokens come from the config's ingress.tokens or IRFLOW_INGRESS_TOKENS="source=token,...".
+Tokens come from the config's ingress.tokens or IRFLOW_INGRESS_TOKENS="name=token,...".
+A token sends alerts only as the source named like it, or as ingress.token_sources
+lists for it ("*" for any). The file's temporal section says where to dial;
+--address and --namespace given here win.
 A 2xx means the alert is durably in Temporal. See docs/ingress.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
