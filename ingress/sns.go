@@ -141,6 +141,10 @@ func newSNSVerifier(cfg config.SNSIngress, client *http.Client) (*snsVerifier, e
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
+	// A certificate or subscription URL that redirects leaves the checked host.
+	c := *client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	client = &c
 	if _, err := config.AnchorHostPattern(cfg.HostPattern, "us-east-1"); err != nil {
 		return nil, fmt.Errorf("ingress.sns.host_pattern: %w", err)
 	}
@@ -180,6 +184,8 @@ func (v *snsVerifier) hostPattern(region string) (*regexp.Regexp, error) {
 }
 
 // checkURL allows only https URLs on a host matching the pattern for region.
+var certPath = regexp.MustCompile(`^/SimpleNotificationService-[A-Za-z0-9]{1,128}\.pem$`)
+
 func (v *snsVerifier) checkURL(field, raw, region string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -251,6 +257,12 @@ func (v *snsVerifier) verify(ctx context.Context, m *SNSMessage) error {
 	u, err := v.checkURL("SigningCertURL", m.SigningCertURL, region)
 	if err != nil {
 		return err
+	}
+	// SNS signs with certificates at /SimpleNotificationService-<id>.pem; any
+	// other path on an SNS host is not a certificate, and fetching it on a
+	// sender's word would make us fetch whatever they name.
+	if !certPath.MatchString(u.EscapedPath()) || u.RawQuery != "" || u.Fragment != "" {
+		return certificateError("SigningCertURL: path %q is not an SNS signing certificate (/SimpleNotificationService-<id>.pem)", u.EscapedPath())
 	}
 	cert, err := v.cert(ctx, u.String())
 	if err != nil {

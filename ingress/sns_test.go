@@ -64,7 +64,7 @@ func newSNSSigner(t *testing.T) *snsSigner {
 	})
 	s := &snsSigner{}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/cert.pem", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/SimpleNotificationService-test.pem", func(w http.ResponseWriter, r *http.Request) {
 		s.certFetch.Add(1)
 		w.Write(snsCertPEM)
 	})
@@ -93,7 +93,7 @@ func (s *snsSigner) sign(t *testing.T, fixture, version string, edit func(*SNSMe
 	if err := json.Unmarshal(MustReadFile(t, fixture), &m); err != nil {
 		t.Fatal(err)
 	}
-	m.SigningCertURL = s.ts.URL + "/cert.pem"
+	m.SigningCertURL = s.ts.URL + "/SimpleNotificationService-test.pem"
 	// Signed now unless edit says otherwise: the ingress refuses old messages.
 	m.Timestamp = time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
 	if m.SubscribeURL != "" {
@@ -214,6 +214,11 @@ func TestSNSRejectsForgeries(t *testing.T) {
 				m.SigningCertURL = strings.Replace(m.SigningCertURL, "https://", "http://", 1)
 			})
 		}, wantErr: "SigningCertURL: must be https"},
+		{name: "certificate path not a certificate", message: func(t *testing.T) *SNSMessage {
+			return fake.sign(t, "sns_cloudwatch_alarm.json", "1", func(m *SNSMessage) {
+				m.SigningCertURL = strings.Replace(m.SigningCertURL, "/SimpleNotificationService-test.pem", "/admin/export?all=1", 1)
+			})
+		}, wantErr: "/admin/export\\\" is not an SNS signing certificate"},
 		{name: "unknown topic", message: func(t *testing.T) *SNSMessage {
 			return fake.sign(t, "sns_cloudwatch_alarm.json", "1", func(m *SNSMessage) {
 				m.TopicArn = "arn:aws:sns:us-east-1:999999999999:attacker"
