@@ -177,6 +177,7 @@ type section struct {
 var sections = []section{
 	{"ingress", benchIngress},
 	{"incident", benchIncident},
+	{"incident-storm", benchIncidentStorm},
 	{"rules", benchRules},
 	{"slack", benchSlack},
 	{"enrich", benchEnrich},

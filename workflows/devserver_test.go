@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	enumspb "go.temporal.io/api/enums/v1"
 	temporalclient "go.temporal.io/sdk/client"
 
 	"github.com/irflow/irflow/activities"
@@ -329,44 +332,269 @@ func TestDevServerStormAcrossContinueAsNew(t *testing.T) {
 	ic := client.New(c, "default")
 	alert := alertFor(t)
 	const total, senders = 5000, 50
-	var wg sync.WaitGroup
-	var id string
-	var mu sync.Mutex
-	errs := make(chan error, senders)
-	for s := range senders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range total / senders {
-				r, err := ic.Send(context.Background(), workflows.Occurrence{Count: 1, Alert: alert})
-				if err != nil {
-					errs <- err
-					return
-				}
-				mu.Lock()
-				id = r.IncidentID
-				mu.Unlock()
-			}
-			_ = s
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatalf("send: %v", err)
-	}
+	first := mustSend(t, ic, alert)
+	id := first.IncidentID
 	cleanupIncident(t, c, id)
-	shown := func() int { return rec.Shown(id) }
-	deadline := time.Now().Add(30 * time.Second)
-	for shown() != total {
-		if time.Now().After(deadline) {
-			logRuns(t, c, id, 25)
-			t.Fatalf("announcement shows %d occurrences, want %d (status query: %d)", shown(), total, mustGet(t, ic, id).Occurrences)
-		}
-		time.Sleep(100 * time.Millisecond)
+	st := storm(ic, alert, senders, 0, func(sent int) bool { return sent < total-1 })
+	if st.failed > 0 {
+		t.Errorf("%d sends failed (first: %v); every send should get through", st.failed, st.firstErr)
+	}
+	waitCounted(t, c, ic, rec, id, 1+st.sent, 30*time.Second)
+	if inc := mustGet(t, ic, id); inc.RunID == first.RunID {
+		t.Errorf("still in the first run after %d signals; the storm did not cross continue-as-new", 1+st.sent)
 	}
 	if posts := rec.For(id, "Post"); len(posts) != 1 {
 		t.Errorf("%d posts, want 1", len(posts))
+	}
+}
+
+// stormResult counts the sends of a storm: sent returned nil (a 2xx), failed did not.
+type stormResult struct {
+	sent, failed int
+	firstErr     error
+}
+
+// storm sends single occurrences of a from n senders, each waiting pace
+// between sends, while more(sends so far) holds (each sender asks before each
+// send, so a few more may go out).
+func storm(ic *client.Client, a incident.Alert, n int, pace time.Duration, more func(sent int) bool) stormResult {
+	var mu sync.Mutex
+	var res stormResult
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				goOn := more(res.sent + res.failed)
+				mu.Unlock()
+				if !goOn {
+					return
+				}
+				_, err := ic.Send(context.Background(), workflows.Occurrence{Count: 1, Alert: a})
+				mu.Lock()
+				if err != nil {
+					res.failed++
+					if res.firstErr == nil {
+						res.firstErr = err
+					}
+				} else {
+					res.sent++
+				}
+				mu.Unlock()
+				time.Sleep(pace)
+			}
+		}()
+	}
+	wg.Wait()
+	return res
+}
+
+// waitCounted waits until the incident counts exactly want occurrences and its
+// message shows that count. A count above want fails at once: nothing may be
+// counted twice. On a timeout it logs every run's tail.
+func waitCounted(t *testing.T, c temporalclient.Client, ic *client.Client, rec *testenv.Recorder, id string, want int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		// A query waits while a notify holds the workflow task; that is no failure.
+		inc, err := ic.Get(context.Background(), id)
+		got, shown := inc.Occurrences, rec.Shown(id)
+		if err == nil && got > want {
+			t.Fatalf("incident counts %d occurrences, but only %d sends returned nil", got, want)
+		}
+		if err == nil && got == want && shown == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			logRuns(t, c, id, 25)
+			t.Fatalf("after %s: incident counts %d occurrences (query error: %v) and its message shows %d; %d sends returned nil",
+				timeout, got, err, shown, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// slowEvents is a notifier whose thread messages take delay (Slack rate
+// limits, a slow network): longer than a workflow task, so the notify local
+// activity spans several tasks while signals keep arriving.
+type slowEvents struct {
+	*testenv.Recorder
+	delay time.Duration
+}
+
+func (n slowEvents) Event(ctx context.Context, ref incident.MessageRef, inc *incident.Incident, ev activities.Event) error {
+	select {
+	case <-time.After(n.delay):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return n.Recorder.Event(ctx, ref, inc, ev)
+}
+
+// gateChecker is a re-scan check that holds every check of one rule until the
+// test opens the gate; other rules get "unknown" at once.
+type gateChecker struct {
+	rule    string
+	entered chan struct{}
+	open    chan struct{}
+}
+
+func newGate(rule string) *gateChecker {
+	return &gateChecker{rule: rule, entered: make(chan struct{}, 1), open: make(chan struct{})}
+}
+
+func (g *gateChecker) Check(ctx context.Context, a incident.Alert) (incident.Scan, error) {
+	if a.Rule != g.rule {
+		return activities.UnknownChecker(ctx, a)
+	}
+	select {
+	case g.entered <- struct{}{}:
+	default:
+	}
+	select {
+	case <-g.open:
+	case <-ctx.Done():
+		return incident.Scan{}, ctx.Err()
+	}
+	return incident.Scan{State: incident.ScanFiring, Detail: "still firing"}, nil
+}
+
+// TestDevServerNothingLostAtContinueAsNew: a run past its signal limit waits
+// for a running re-scan; when the re-scan ends, its thread message takes 12 s,
+// longer than a workflow task, while a storm goes on. Every occurrence whose
+// send returned nil must be counted: released code told that message between
+// its last drain and continue-as-new and dropped what arrived meanwhile.
+func TestDevServerNothingLostAtContinueAsNew(t *testing.T) {
+	c := testenv.Client(t)
+	rec := &testenv.Recorder{}
+	alert := alertFor(t)
+	gate := newGate(alert.Rule)
+	const limit = 20
+	testenv.Worker(t, c, func(m *workerapp.Main) {
+		m.Notifier = slowEvents{Recorder: rec, delay: 12 * time.Second}
+		m.Default = gate
+		m.Config.Incident.MaxSignalsPerRun = limit
+		m.Config.Incident.NotifyInterval = config.Duration(time.Second)
+		m.Config.Incident.RescanInterval = 0
+	})
+	ic := client.New(c, "default")
+	ctx := context.Background()
+	first := mustSend(t, ic, alert)
+	id := first.IncidentID
+	cleanupIncident(t, c, id)
+	testenv.Eventually(t, 10*time.Second, "the announcement", func() bool { return len(rec.For(id, "Post")) == 1 })
+
+	rescanned := make(chan error, 1)
+	go func() {
+		_, err := ic.Rescan(ctx, id, workflows.RescanRequest{By: "bob"})
+		rescanned <- err
+	}()
+	select {
+	case <-gate.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the re-scan never reached the checker")
+	}
+	// Past the limit: the run now waits for the re-scan handler to finish.
+	for range limit {
+		mustSend(t, ic, alert)
+	}
+	// A storm for 20 s; the gate opens after 1 s, so the re-scan's 12 s message
+	// falls at the continue-as-new boundary. About 8 signals a second: fewer than
+	// the 100 Temporal buffers while one workflow task is open (past that it
+	// fails the task, and the 12 s notify starts over until the storm ends).
+	stormEnd := time.Now().Add(20 * time.Second)
+	go func() {
+		time.Sleep(time.Second)
+		close(gate.open)
+	}()
+	st := storm(ic, alert, 2, 250*time.Millisecond, func(int) bool { return time.Now().Before(stormEnd) })
+	if err := <-rescanned; err != nil {
+		t.Fatalf("rescan: %v", err)
+	}
+	t.Logf("storm: %d sends returned nil, %d failed (first: %v)", st.sent, st.failed, st.firstErr)
+	waitCounted(t, c, ic, rec, id, 1+limit+st.sent, time.Minute)
+
+	inc := mustGet(t, ic, id)
+	if inc.RunID == first.RunID {
+		t.Error("the storm never crossed continue-as-new")
+	}
+	if scans := entries(inc, incident.EntryRescan); len(scans) != 1 {
+		t.Errorf("%d re-scans in the timeline, want 1", len(scans))
+	}
+	// At least once: a notify whose workflow task Temporal refuses (a signal
+	// came in as it closed) runs again.
+	if told := rec.Events(incident.EntryRescan); len(told) == 0 {
+		t.Error("the re-scan's result was never told")
+	}
+}
+
+// TestDevServerRefireWhileArchiveIsDown: with the archive store failing, a
+// re-fire still opens the new linked incident at once; the resolved run's
+// record waits in its archive workflow and is written when the store is back.
+func TestDevServerRefireWhileArchiveIsDown(t *testing.T) {
+	c := testenv.Client(t)
+	rec := &testenv.Recorder{}
+	// A regular file where the archive directory should be: every write fails,
+	// retryably, until the test removes it. An S3 outage, on disk.
+	down := filepath.Join(t.TempDir(), "archive")
+	if err := os.WriteFile(down, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Worker(t, c, func(m *workerapp.Main) {
+		m.Notifier = rec
+		m.Config.Archive.URL = "file://" + down
+		m.Config.Incident.RescanInterval = 0
+	})
+	ic := client.New(c, "default")
+	ctx := context.Background()
+	alert := alertFor(t)
+	first := mustSend(t, ic, alert)
+	id := first.IncidentID
+	cleanupIncident(t, c, id)
+	testenv.Eventually(t, 10*time.Second, "the announcement", func() bool { return len(rec.For(id, "Post")) == 1 })
+	ok(t)(ic.Resolve(ctx, id, workflows.ResolveRequest{By: "alice", Note: "rolled back"}))
+
+	refired := time.Now()
+	mustSend(t, ic, alert)
+	testenv.Eventually(t, 10*time.Second, "the re-fired incident, linked to the resolved one", func() bool {
+		inc, err := ic.Get(ctx, id)
+		return err == nil && inc.Status == incident.StatusOpen && inc.Previous != nil && inc.Previous.RunID == first.RunID
+	})
+	testenv.Eventually(t, 10*time.Second, "the re-fire's announcement", func() bool { return len(rec.For(id, "Post")) == 2 })
+	t.Logf("re-fire announced %s after the send, with the archive store down", time.Since(refired).Round(time.Millisecond))
+
+	// The resolved run's record waits in its archive workflow.
+	archiveID := workflows.IncidentArchiveWorkflowID(id, first.RunID)
+	desc, err := c.DescribeWorkflowExecution(ctx, archiveID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := desc.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		t.Fatalf("archive workflow %s is %s while the store is down, want running", archiveID, st)
+	}
+
+	if err := os.Remove(down); err != nil { // the store is back
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var res activities.ArchiveResult
+	if err := c.GetWorkflow(wctx, archiveID, "").Get(wctx, &res); err != nil {
+		t.Fatalf("archive workflow: %v", err)
+	}
+	body, err := os.ReadFile(strings.TrimPrefix(res.URL, "file://"))
+	if err != nil {
+		t.Fatalf("archived record: %v", err)
+	}
+	var record activities.Record
+	if err := json.Unmarshal(body, &record); err != nil {
+		t.Fatal(err)
+	}
+	if record.RunID != first.RunID || record.Status != incident.StatusResolved || record.ResolvedBy != "alice" || record.MTTRSeconds == nil {
+		t.Errorf("archived record = run %s, status %s, resolved by %q, mttr %v; want the resolved first run",
+			record.RunID, record.Status, record.ResolvedBy, record.MTTRSeconds)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -32,6 +33,9 @@ type Carried struct {
 	// new incident linked to this one, opened by RefireAlert.
 	Refire      int             `json:"refire,omitempty"`
 	RefireAlert *incident.Alert `json:"refire_alert,omitempty"`
+	// Events are changes not yet told when the run continued as new: the next
+	// run tells them first (see versionCarryEvents).
+	Events []activities.Event `json:"events,omitempty"`
 }
 
 // IncidentResult is what a finished incident run returns.
@@ -46,7 +50,8 @@ const (
 )
 
 // Activity options. Notifications retry for a few minutes then give up into the
-// timeline; archive retries for a day because the record is the audit trail.
+// timeline. archiveOptions is the in-run archive of released code (a day of
+// retries); new runs archive in IncidentArchiveWorkflow, which never gives up.
 var (
 	policyOptions = workflow.LocalActivityOptions{StartToCloseTimeout: 10 * time.Second}
 	// Notify runs as a local activity: a Slack post is short, and running it inside
@@ -73,6 +78,30 @@ var (
 		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumInterval: 10 * time.Minute},
 	}
 )
+
+// Behaviour changes since histories were recorded, one change ID each, so runs
+// started by released code replay (workflow.GetVersion; see
+// docs/incident-workflow.md).
+const (
+	// versionSNSPaging gates SNS pages.
+	versionSNSPaging = "sns-paging"
+	// versionCarryEvents: released code told pending events between its last
+	// drain and continue-as-new; signals and updates that arrived during that
+	// notify (it may retry for minutes) were never read. Now nothing blocks
+	// after the last drain and untold events ride along in Carried.Events.
+	versionCarryEvents = "carry-events-at-continue-as-new"
+	// versionArchiveChild: released code archived inside the run, so a re-fire
+	// waited behind an archive that retries for a day. Now the record is written
+	// by IncidentArchiveWorkflow and a re-fire does not wait for it.
+	versionArchiveChild = "archive-child"
+	// versionOccurrenceResetsClean: released code kept counting clean scans
+	// across a new occurrence, so a flapping alarm auto-resolved while it fired.
+	versionOccurrenceResetsClean = "occurrence-resets-clean-scans"
+)
+
+// archiveWait bounds how long a resolved run waits to learn where its record
+// went; the archive workflow keeps trying after that.
+const archiveWait = 24 * time.Hour
 
 // Activities the workflow calls; nil pointers only name the methods.
 var (
@@ -188,6 +217,13 @@ func (w *incidentRun) addOccurrence(ctx workflow.Context, o Occurrence) {
 		return
 	}
 	w.Incident.Occurrences += o.Count
+	// Firing again: the clean scans before it no longer say the condition is gone.
+	if n := w.Incident.CleanScans; n > 0 &&
+		workflow.GetVersion(ctx, versionOccurrenceResetsClean, workflow.DefaultVersion, 1) > workflow.DefaultVersion {
+		w.Incident.CleanScans = 0
+		w.Incident.Record(w.now(ctx), incident.SystemActor, incident.EntryOccurrence,
+			"fired again after %d clean scan(s); counting clean scans from zero", n)
+	}
 	last := o.LastSeen
 	if last.IsZero() {
 		last = o.Alert.Time
@@ -343,9 +379,6 @@ func (w *incidentRun) escalate(ctx workflow.Context, due time.Time) {
 	w.page(ctx, level, inc.EscalationLevel-1, text)
 }
 
-// versionSNSPaging gates SNS pages, added after histories were recorded.
-const versionSNSPaging = "sns-paging"
-
 // page publishes the level's SNS targets. A failure goes to the timeline; the
 // Slack mention above has already gone out.
 func (w *incidentRun) page(ctx workflow.Context, level incident.EscalationLevel, n int, reason string) {
@@ -486,7 +519,8 @@ func (w *incidentRun) notify(ctx workflow.Context) {
 	w.LastNotifyAt = w.now(ctx)
 }
 
-// archive writes the incident record; a failure after a day of retries is recorded.
+// archive writes the incident record in this run, as released code did; a
+// failure after a day of retries is recorded.
 func (w *incidentRun) archive(ctx workflow.Context) {
 	actx := workflow.WithActivityOptions(ctx, archiveOptions)
 	var res activities.ArchiveResult
@@ -499,6 +533,60 @@ func (w *incidentRun) archive(ctx workflow.Context) {
 	}
 	w.Incident.ArchiveURL = res.URL
 	w.Incident.Record(w.now(ctx), incident.SystemActor, incident.EntryArchived, "archived to %s", res.URL)
+}
+
+// archiveInChild hands the resolved incident to its own archive workflow and
+// waits until Temporal has started it: from then on the record is durable. It
+// then waits for the record's URL, but a re-fire wins the race: the next
+// incident must open now, not after an S3 outage.
+func (w *incidentRun) archiveInChild(ctx workflow.Context) {
+	id := IncidentArchiveWorkflowID(w.Incident.ID, workflow.GetInfo(ctx).WorkflowExecution.RunID)
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:        id,
+		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
+	})
+	child := workflow.ExecuteChildWorkflow(cctx, IncidentArchiveWorkflowName, activities.ArchiveInput{
+		Incident: w.Incident, At: w.now(ctx),
+	})
+	if err := child.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+		// Nothing else will write the record: write it here, as released code did.
+		w.Incident.Record(w.now(ctx), incident.SystemActor, incident.EntryArchiveFail,
+			"archive workflow %s did not start: %s; archiving in this run", id, rootMessage(err))
+		w.archive(ctx)
+		return
+	}
+	tctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	giveUp := workflow.NewTimer(tctx, archiveWait)
+	for waiting := true; waiting && w.Refire == 0; {
+		sel := workflow.NewSelector(ctx)
+		sel.AddFuture(child, func(f workflow.Future) {
+			waiting = false
+			var res activities.ArchiveResult
+			if err := f.Get(ctx, &res); err != nil {
+				w.Incident.Record(w.now(ctx), incident.SystemActor, incident.EntryArchiveFail, "archive failed: %s", rootMessage(err))
+				return
+			}
+			w.Incident.ArchiveURL = res.URL
+			w.Incident.Record(w.now(ctx), incident.SystemActor, incident.EntryArchived, "archived to %s", res.URL)
+		})
+		sel.AddFuture(giveUp, func(workflow.Future) {
+			waiting = false
+			w.Incident.Record(w.now(ctx), incident.SystemActor, incident.EntryArchiveFail,
+				"archive not written after %s; workflow %s keeps trying", archiveWait, id)
+		})
+		sel.AddReceive(w.occurrences, func(c workflow.ReceiveChannel, _ bool) {
+			var o Occurrence
+			c.Receive(ctx, &o)
+			w.addOccurrence(ctx, o) // resolved: counts a re-fire
+		})
+		sel.AddReceive(w.clears, func(c workflow.ReceiveChannel, _ bool) {
+			var cl SourceClear
+			c.Receive(ctx, &cl)
+			w.addClear(ctx, cl)
+		})
+		sel.Select(ctx)
+	}
 }
 
 var saKeys = [5]temporal.SearchAttributeKeyKeyword{SearchAttrSeverity, SearchAttrStatus, SearchAttrRule, SearchAttrCategory, SearchAttrEnv}
@@ -548,16 +636,25 @@ func (w *incidentRun) shouldContinueAsNew(ctx workflow.Context) bool {
 }
 
 // continueAsNew hands the state to a fresh run, after every handler is done and
-// every delivered signal is folded in, so nothing accepted is lost.
+// every delivered signal is folded in, so nothing accepted is lost. Nothing may
+// block between the last drain and the hand-over: whatever arrives while a
+// task is open makes Temporal refuse the hand-over and run the task again
+// with it, but what arrives while the run waits (a notify spanning tasks) is
+// simply never read.
 func (w *incidentRun) continueAsNew(ctx workflow.Context) error {
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
-		return err
+		return fmt.Errorf("wait for handlers before continue-as-new: %w", err)
 	}
 	w.drainSignals(ctx)
-	if len(w.events) > 0 {
-		w.notify(ctx)
-	}
 	carried := w.Carried
+	if workflow.GetVersion(ctx, versionCarryEvents, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		if len(w.events) > 0 {
+			w.notify(ctx) // released code: what arrives meanwhile is lost
+		}
+		carried = w.Carried
+	} else {
+		carried.Events = w.events
+	}
 	return workflow.NewContinueAsNewError(ctx, IncidentWorkflowName, IncidentInput{Alert: w.Incident.Alert, Carried: &carried})
 }
 
@@ -707,8 +804,9 @@ func rootMessage(err error) string {
 // IncidentWorkflow runs one incident, from the first alert to the archived record:
 //
 //	open (policy, announce) → until resolved: fold in occurrences, escalate while
-//	nobody acknowledges, re-scan until N clean, honour snoozes → archive → final
-//	notify. Duplicates after resolution re-open a new, linked incident.
+//	nobody acknowledges, re-scan until N clean, honour snoozes → start the
+//	archive workflow → wait for its record or a re-fire → final notify.
+//	Duplicates after resolution re-open a new, linked incident at once.
 func IncidentWorkflow(ctx workflow.Context, in IncidentInput) (IncidentResult, error) {
 	// State first, handlers second: updates in the first task must see it.
 	w := &incidentRun{}
@@ -726,6 +824,7 @@ func IncidentWorkflow(ctx workflow.Context, in IncidentInput) (IncidentResult, e
 	default:
 		fresh = false
 		w.Carried = *in.Carried
+		w.events, w.Carried.Events = in.Carried.Events, nil
 		w.Incident.RunID = workflow.GetInfo(ctx).WorkflowExecution.RunID
 	}
 	if err := w.registerHandlers(ctx); err != nil {
@@ -739,6 +838,9 @@ func IncidentWorkflow(ctx workflow.Context, in IncidentInput) (IncidentResult, e
 	} else {
 		w.drainSignals(ctx)
 		w.upsertSearchAttributes(ctx)
+		if len(w.events) > 0 {
+			w.notify(ctx) // changes the previous run handed over untold
+		}
 	}
 
 	for w.Incident.Status != incident.StatusResolved {
@@ -752,7 +854,11 @@ func IncidentWorkflow(ctx workflow.Context, in IncidentInput) (IncidentResult, e
 	if w.cancelTimer != nil {
 		w.cancelTimer()
 	}
-	w.archive(ctx)
+	if workflow.GetVersion(ctx, versionArchiveChild, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		w.archive(ctx)
+	} else {
+		w.archiveInChild(ctx)
+	}
 	w.notify(ctx)
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return IncidentResult{}, err

@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -33,8 +34,29 @@ type incidentSuite struct {
 	env      *testsuite.TestWorkflowEnvironment
 	notifier *testenv.Recorder
 	archive  string
+	store    activities.Store
 	policy   incident.Policy
 	scans    *scripted
+}
+
+// flakyStore is an archive store that fails its first failures calls (all of
+// them when failures < 0), like S3 during an outage.
+type flakyStore struct {
+	activities.Store
+	mu       sync.Mutex
+	failures int
+	calls    int
+}
+
+func (f *flakyStore) Put(ctx context.Context, key string, body []byte) (string, error) {
+	f.mu.Lock()
+	f.calls++
+	fail := f.failures < 0 || f.calls <= f.failures
+	f.mu.Unlock()
+	if fail {
+		return "", errors.New("s3 unavailable")
+	}
+	return f.Store.Put(ctx, key, body)
 }
 
 // scripted is a re-scan checker that answers from a script, then repeats the last answer.
@@ -42,9 +64,12 @@ type scripted struct {
 	mu     sync.Mutex
 	states []incident.ScanState
 	calls  int
+	// delay is real time each check takes, so signals can overtake it.
+	delay time.Duration
 }
 
 func (s *scripted) Check(_ context.Context, a incident.Alert) (incident.Scan, error) {
+	time.Sleep(s.delay)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := incident.ScanUnknown
@@ -75,24 +100,46 @@ func (s *incidentSuite) SetupTest() {
 	s.policy.Escalation = incident.EscalationPolicy{Levels: []incident.EscalationLevel{oncall, leads}}
 	s.notifier = &testenv.Recorder{}
 	s.archive = s.T().TempDir()
+	s.store = activities.FileStore{Dir: s.archive}
 	s.scans = &scripted{}
+}
+
+// register makes a fresh test environment with everything registered.
+func (s *incidentSuite) register() {
+	s.env = s.NewTestWorkflowEnvironment()
+	workerapp.Register(s.env, workerapp.Deps{Policy: s.policy, Notifier: s.notifier, Store: s.store, Default: s.scans})
 }
 
 // start registers everything with the current policy and sends the first alert
 // the way ingress does: start plus one occurrence signal.
 func (s *incidentSuite) start() {
-	s.env = s.NewTestWorkflowEnvironment()
-	workerapp.Register(s.env, workerapp.Deps{
-		Policy: s.policy, Notifier: s.notifier, Store: activities.FileStore{Dir: s.archive}, Default: s.scans,
-	})
+	s.register()
 	s.env.RegisterDelayedCallback(func() {
 		s.env.SignalWorkflow(workflows.SignalOccurrence, workflows.Occurrence{Count: 1, Alert: testAlert})
 	}, 0)
 }
 
-func (s *incidentSuite) run() {
-	s.env.ExecuteWorkflow(workflows.IncidentWorkflowName, workflows.IncidentInput{Alert: testAlert})
-	s.True(s.env.IsWorkflowCompleted())
+// run runs a new incident to its end, which must be a plain completion.
+func (s *incidentSuite) run() { s.runWith(workflows.IncidentInput{Alert: testAlert}) }
+
+// runWith runs the workflow with in to its end, which must be a plain completion.
+func (s *incidentSuite) runWith(in workflows.IncidentInput) {
+	s.env.ExecuteWorkflow(workflows.IncidentWorkflowName, in)
+	s.Require().True(s.env.IsWorkflowCompleted())
+	s.Require().NoError(s.env.GetWorkflowError())
+}
+
+// continued runs the workflow to its end, which must be a continue-as-new,
+// and returns the next run's input.
+func (s *incidentSuite) continued(in workflows.IncidentInput) workflows.IncidentInput {
+	s.env.ExecuteWorkflow(workflows.IncidentWorkflowName, in)
+	s.Require().True(s.env.IsWorkflowCompleted())
+	var can *workflow.ContinueAsNewError
+	s.Require().ErrorAs(s.env.GetWorkflowError(), &can)
+	var next workflows.IncidentInput
+	s.Require().NoError(converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
+	s.Require().NotNil(next.Carried)
+	return next
 }
 
 func (s *incidentSuite) status() incident.Incident {
@@ -267,7 +314,8 @@ func (s *incidentSuite) TestOccurrencesFoldIntoOneAnnouncement() {
 	s.resolveAt(2 * time.Minute)
 	s.run()
 
-	s.Equal(1+40*25, at.Occurrences)
+	s.Equal(1+40*25, at.Occurrences, "every occurrence sent is counted")
+	s.Equal(1+40*25, s.notifier.Shown(at.ID), "and the final message shows them all")
 	s.Len(s.notifier.Calls("Post"), 1)
 	// 20 s of storm at one edit per 5 s: at most 20/5 + 1 edits before resolve.
 	var stormEdits int
@@ -326,24 +374,19 @@ func (s *incidentSuite) TestPageWithoutSNSClientIsRecorded() {
 func (s *incidentSuite) TestContinueAsNewCarriesState() {
 	s.policy.MaxSignalsPerRun = 10
 	s.start()
-	for i := range 12 {
+	// The first occurrence plus nine: the tenth signal ends the run.
+	for i := range 9 {
 		s.env.RegisterDelayedCallback(func() {
 			s.env.SignalWorkflow(workflows.SignalOccurrence, workflows.Occurrence{Count: 1, Alert: testAlert})
 		}, time.Duration(i+1)*time.Second)
 	}
 	var ackErr error
 	s.update(500*time.Millisecond, workflows.UpdateAcknowledge, workflows.AcknowledgeRequest{By: "alice"}, &ackErr)
-	s.env.ExecuteWorkflow(workflows.IncidentWorkflowName, workflows.IncidentInput{Alert: testAlert})
+	next := s.continued(workflows.IncidentInput{Alert: testAlert})
 
 	s.NoError(ackErr)
-	err := s.env.GetWorkflowError()
-	var can *workflow.ContinueAsNewError
-	s.Require().ErrorAs(err, &can)
-	var next workflows.IncidentInput
-	s.Require().NoError(converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
-	s.Require().NotNil(next.Carried)
 	inc := next.Carried.Incident
-	s.GreaterOrEqual(inc.Occurrences, 10)
+	s.Equal(10, inc.Occurrences, "every signal the run took is counted")
 	s.Equal("alice", inc.AcknowledgedBy)
 	s.Equal(incident.StatusAcknowledged, inc.Status)
 	s.NotNil(inc.Message, "the announcement is carried, so the next run edits it")
@@ -351,31 +394,59 @@ func (s *incidentSuite) TestContinueAsNewCarriesState() {
 
 	// The next run starts from the carried state and keeps counting.
 	s.notifier = &testenv.Recorder{}
-	s.env = s.NewTestWorkflowEnvironment()
-	workerapp.Register(s.env, workerapp.Deps{Policy: s.policy, Notifier: s.notifier, Store: activities.FileStore{Dir: s.archive}, Default: s.scans})
+	s.register()
 	s.env.RegisterDelayedCallback(func() {
 		s.env.SignalWorkflow(workflows.SignalOccurrence, workflows.Occurrence{Count: 5, Alert: testAlert})
 	}, time.Second)
 	s.resolveAt(time.Minute)
-	s.env.ExecuteWorkflow(workflows.IncidentWorkflowName, next)
+	s.runWith(next)
 	var res workflows.IncidentResult
 	s.Require().NoError(s.env.GetWorkflowResult(&res))
-	s.Equal(inc.Occurrences+5, res.Incident.Occurrences)
+	s.Equal(15, res.Incident.Occurrences)
 	s.Equal(inc.OpenedAt, res.Incident.OpenedAt)
 	s.Empty(s.notifier.Calls("Post"), "no second announcement after continue-as-new")
+	s.Equal(15, s.notifier.Shown(inc.ID), "the last edit shows every occurrence")
+}
+
+// A change made by a handler that finishes just before continue-as-new is not
+// told between the last drain and the hand-over (a notify there could span
+// tasks, and whatever arrived meanwhile was never read): the next run tells it.
+func (s *incidentSuite) TestUntoldEventsRideAcrossContinueAsNew() {
+	s.policy.MaxSignalsPerRun = 3
+	s.scans.delay = 200 * time.Millisecond // the run reaches its limit while the re-scan runs
+	s.start()
+	var rescanErr error
+	s.update(time.Second, workflows.UpdateRescan, workflows.RescanRequest{By: "bob"}, &rescanErr)
+	for range 2 {
+		s.env.RegisterDelayedCallback(func() {
+			s.env.SignalWorkflow(workflows.SignalOccurrence, workflows.Occurrence{Count: 1, Alert: testAlert})
+		}, time.Second)
+	}
+	next := s.continued(workflows.IncidentInput{Alert: testAlert})
+
+	s.NoError(rescanErr)
+	s.Equal(3, next.Carried.Incident.Occurrences)
+	s.Require().Len(next.Carried.Events, 1, "the re-scan's event is handed over")
+	s.Equal(incident.EntryRescan, next.Carried.Events[0].Kind)
+	s.Empty(s.notifier.Events(incident.EntryRescan), "not told by the closing run")
+
+	s.notifier = &testenv.Recorder{}
+	s.register()
+	s.resolveAt(time.Minute)
+	s.runWith(next)
+	s.Len(s.notifier.Events(incident.EntryRescan), 1, "the next run tells it")
 }
 
 // An update that lands in the first task of a continued run must act on the
 // carried incident, not on an empty one that the carried state then overwrites.
 func (s *incidentSuite) TestUpdateInFirstTaskOfContinuedRun() {
-	s.env = s.NewTestWorkflowEnvironment()
-	workerapp.Register(s.env, workerapp.Deps{Policy: s.policy, Notifier: s.notifier, Store: activities.FileStore{Dir: s.archive}, Default: s.scans})
+	s.register()
 	carried := workflows.Carried{Policy: s.policy}
 	carried.Incident = incident.Incident{ID: "incident-x", Status: incident.StatusOpen, Occurrences: 7,
 		Message: &incident.MessageRef{Notifier: "recorder", ID: "m1"}, Alert: testAlert}
 	var resolveErr error
 	s.update(0, workflows.UpdateResolve, workflows.ResolveRequest{By: "alice"}, &resolveErr)
-	s.env.ExecuteWorkflow(workflows.IncidentWorkflowName, workflows.IncidentInput{Alert: testAlert, Carried: &carried})
+	s.runWith(workflows.IncidentInput{Alert: testAlert, Carried: &carried})
 
 	s.NoError(resolveErr)
 	var res workflows.IncidentResult
@@ -409,15 +480,98 @@ func (s *incidentSuite) TestRefireAfterResolutionOpensLinkedIncident() {
 	s.env.RegisterDelayedCallback(func() {
 		s.env.SignalWorkflow(workflows.SignalOccurrence, workflows.Occurrence{Count: 3, Alert: testAlert})
 	}, time.Minute)
-	s.env.ExecuteWorkflow(workflows.IncidentWorkflowName, workflows.IncidentInput{Alert: testAlert})
+	next := s.continued(workflows.IncidentInput{Alert: testAlert})
 
 	s.NoError(resolveErr)
-	var can *workflow.ContinueAsNewError
-	s.Require().ErrorAs(s.env.GetWorkflowError(), &can)
-	var next workflows.IncidentInput
-	s.Require().NoError(converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
-	s.Require().NotNil(next.Carried)
 	s.Equal(3, next.Carried.Refire)
 	s.Equal(incident.StatusResolved, next.Carried.Incident.Status)
 	s.Equal(1, next.Carried.Incident.Occurrences, "late alerts are not counted on the resolved incident")
+}
+
+// With S3 down, a re-fire still opens the next incident at once: the record
+// waits in its own archive workflow, started (so durable) before the hand-over.
+func (s *incidentSuite) TestRefireDoesNotWaitForArchive() {
+	s.store = &flakyStore{Store: s.store, failures: -1}
+	s.start()
+	// The archive workflow outlives this run (ABANDON) and S3 never comes back
+	// here; TestDevServerRefireWhileArchiveIsDown sees it finish on recovery.
+	s.env.SetDetachedChildWait(false)
+	var archives []workflows.IncidentInput
+	var archiveIDs []string
+	s.env.SetOnChildWorkflowStartedListener(func(info *workflow.Info, _ workflow.Context, args converter.EncodedValues) {
+		var in activities.ArchiveInput
+		s.NoError(args.Get(&in))
+		archiveIDs = append(archiveIDs, info.WorkflowExecution.ID)
+		archives = append(archives, workflows.IncidentInput{Alert: in.Incident.Alert, Carried: &workflows.Carried{Incident: in.Incident}})
+	})
+	begin := s.env.Now()
+	var resolveErr error
+	s.update(time.Minute, workflows.UpdateResolve, workflows.ResolveRequest{By: "dave"}, &resolveErr)
+	s.env.RegisterDelayedCallback(func() {
+		s.env.SignalWorkflow(workflows.SignalOccurrence, workflows.Occurrence{Count: 2, Alert: testAlert})
+	}, 2*time.Minute)
+	next := s.continued(workflows.IncidentInput{Alert: testAlert})
+
+	s.NoError(resolveErr)
+	s.Equal(2, next.Carried.Refire)
+	s.Less(s.env.Now().Sub(begin), 3*time.Minute, "the re-fire opens now, not after a day of archive retries")
+	s.Require().Len(archives, 1, "the resolved incident is in its archive workflow before the run hands over")
+	inc := archives[0].Carried.Incident
+	s.Equal(incident.StatusResolved, inc.Status)
+	s.Equal(workflows.IncidentArchiveWorkflowID(inc.ID, inc.RunID), archiveIDs[0])
+	s.Empty(inc.ArchiveURL)
+}
+
+// The resolved run waits out an S3 outage in its archive workflow and records
+// where the record went.
+func (s *incidentSuite) TestArchiveOutlastsAnOutage() {
+	flaky := &flakyStore{Store: s.store, failures: 3}
+	s.store = flaky
+	s.policy.Escalation.Levels = nil
+	s.start()
+	s.resolveAt(time.Minute)
+	s.run()
+
+	var res workflows.IncidentResult
+	s.Require().NoError(s.env.GetWorkflowResult(&res))
+	s.Equal(4, flaky.calls)
+	s.True(strings.HasPrefix(res.Incident.ArchiveURL, "file://"+s.archive), res.Incident.ArchiveURL)
+	archived := entries(res.Incident, incident.EntryArchived)
+	s.Require().Len(archived, 1)
+	s.Contains(archived[0].Text, res.Incident.ArchiveURL)
+	s.Empty(entries(res.Incident, incident.EntryArchiveFail))
+}
+
+// An alarm that flaps (ALARM, OK, ALARM, OK) must not auto-resolve: the
+// occurrence between the two clears resets the count of clean scans.
+func (s *incidentSuite) TestFlappingAlarmDoesNotAutoResolve() {
+	s.policy.CleanScansToResolve = 2
+	s.policy.Escalation.Levels = nil
+	s.start()
+	clear := func(at time.Duration) {
+		s.env.RegisterDelayedCallback(func() {
+			s.env.SignalWorkflow(workflows.SignalSourceClear, workflows.SourceClear{Source: "cloudwatch", Detail: "OK"})
+		}, at)
+	}
+	fire := func(at time.Duration) {
+		s.env.RegisterDelayedCallback(func() {
+			s.env.SignalWorkflow(workflows.SignalOccurrence, workflows.Occurrence{Count: 1, Alert: testAlert})
+		}, at)
+	}
+	clear(time.Minute)
+	fire(2 * time.Minute)
+	clear(3 * time.Minute)
+	var at4 incident.Incident
+	s.env.RegisterDelayedCallback(func() { at4 = s.status() }, 4*time.Minute)
+	clear(5 * time.Minute)
+	s.run()
+
+	s.Equal(incident.StatusOpen, at4.Status, "it fired between the two clears")
+	s.Equal(1, at4.CleanScans)
+	var res workflows.IncidentResult
+	s.Require().NoError(s.env.GetWorkflowResult(&res))
+	s.Equal(incident.StatusResolved, res.Incident.Status, "two clean in a row resolve")
+	s.Equal(incident.SystemActor, res.Incident.ResolvedBy)
+	mttr, _ := res.Incident.MTTR()
+	s.Equal(5*time.Minute, mttr)
 }

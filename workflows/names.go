@@ -22,6 +22,9 @@ const (
 	// Schedule starts each run_every to wake it.
 	RuleSweepWorkflowName = "RuleSweepWorkflow"
 	RuleKickWorkflowName  = "RuleKickWorkflow"
+	// IncidentArchiveWorkflowName writes one resolved incident's record; the
+	// incident run starts it as a child (ID IncidentArchiveWorkflowID).
+	IncidentArchiveWorkflowName = "IncidentArchiveWorkflow"
 )
 
 // Rule sweep signal and query names.
@@ -75,6 +78,12 @@ var SearchAttributes = []temporal.SearchAttributeKeyKeyword{
 
 // IncidentWorkflowID is the workflow ID of the incident with this fingerprint.
 func IncidentWorkflowID(fingerprint string) string { return incident.ID(fingerprint) }
+
+// IncidentArchiveWorkflowID is the workflow ID of the archive of one resolved
+// run of an incident: one record per resolution, even across re-fires.
+func IncidentArchiveWorkflowID(incidentID, runID string) string {
+	return "archive-" + incidentID + "-" + runID
+}
 
 // Occurrence is the payload of SignalOccurrence. Ingress may coalesce many
 // identical alerts into one signal: Count says how many, Alert is the latest.

@@ -4,6 +4,7 @@ package workerapp
 
 import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/irflow/irflow/activities/enrich"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -30,16 +31,34 @@ type Deps struct {
 	Search *activities.Search
 	// RuleSweeps wakes rule sweep workflows and raises their alerts.
 	RuleSweeps *activities.RuleSweeps
+	// Enricher adds owner, GeoIP and threat intel; nil adds nothing.
+	Enricher *enrich.Enricher
+	// CloudWatch correlates metrics; nil (or no metrics) correlates nothing.
+	CloudWatch *activities.CloudWatch
+	// Hooks are the Lambda re-scan hooks; nil has none.
+	Hooks *activities.LambdaHooks
 }
 
 // Register registers every workflow and activity on r, once.
 func Register(r worker.Registry, d Deps) {
 	r.RegisterWorkflowWithOptions(workflows.IncidentWorkflow, workflow.RegisterOptions{Name: workflows.IncidentWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.IncidentArchiveWorkflow, workflow.RegisterOptions{Name: workflows.IncidentArchiveWorkflowName})
 	r.RegisterActivityWithOptions((&activities.Policy{Policy: d.Policy, Temporal: d.Temporal}).IncidentPolicy,
 		activity.RegisterOptions{Name: workflows.PolicyActivityName})
 	r.RegisterActivity(&activities.Notify{Notifier: d.Notifier})
 	r.RegisterActivity(&activities.Page{SNS: d.SNS})
-	r.RegisterActivity(&activities.Rescan{Checkers: d.Checkers, Default: d.Default})
+	r.RegisterActivity(&activities.Rescan{Checkers: d.Checkers, Default: d.Default, Hooks: d.Hooks})
+	// Context activities are registered whatever is configured: an incident
+	// asks for context either way, and an empty answer is an answer.
+	enricher, cw := d.Enricher, d.CloudWatch
+	if enricher == nil {
+		enricher = &enrich.Enricher{}
+	}
+	if cw == nil {
+		cw = &activities.CloudWatch{}
+	}
+	r.RegisterActivity(enricher.Enrich)
+	r.RegisterActivity(cw.Correlate)
 	r.RegisterActivity(&activities.Archive{Store: d.Store})
 
 	r.RegisterWorkflowWithOptions(workflows.RuleSweepWorkflow, workflow.RegisterOptions{Name: workflows.RuleSweepWorkflowName})
