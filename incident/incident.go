@@ -125,6 +125,8 @@ const (
 	EntryResolved     EntryKind = "resolved"
 	EntryArchived     EntryKind = "archived"
 	EntryArchiveFail  EntryKind = "archive_failed"
+	// EntryContext records the enrichment or CloudWatch summary, or why it failed.
+	EntryContext EntryKind = "context"
 )
 
 // SystemActor is the actor of entries irflow makes by itself (auto-resolve, escalation).

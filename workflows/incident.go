@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/irflow/irflow/activities"
+	"github.com/irflow/irflow/activities/enrich"
 	"github.com/irflow/irflow/incident"
 )
 
@@ -36,6 +37,11 @@ type Carried struct {
 	// Events are changes not yet told when the run continued as new: the next
 	// run tells them first (see versionCarryEvents).
 	Events []activities.Event `json:"events,omitempty"`
+	// NeedEnrich and NeedCorrelate say the incident's context is still to get:
+	// asked for and not answered (the next run asks again), or failed (the
+	// next occurrence asks again).
+	NeedEnrich    bool `json:"need_enrich,omitempty"`
+	NeedCorrelate bool `json:"need_correlate,omitempty"`
 }
 
 // IncidentResult is what a finished incident run returns.
@@ -72,6 +78,12 @@ var (
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumInterval: 30 * time.Second, MaximumAttempts: 5},
 	}
+	// Context is best effort: a few quick tries, then the timeline says why and
+	// the next occurrence asks again. It never holds the announcement back.
+	contextOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumInterval: 10 * time.Second, MaximumAttempts: 3},
+	}
 	archiveOptions = workflow.ActivityOptions{
 		StartToCloseTimeout:    time.Minute,
 		ScheduleToCloseTimeout: 24 * time.Hour,
@@ -97,6 +109,9 @@ const (
 	// versionOccurrenceResetsClean: released code kept counting clean scans
 	// across a new occurrence, so a flapping alarm auto-resolved while it fired.
 	versionOccurrenceResetsClean = "occurrence-resets-clean-scans"
+	// versionContext: after the announcement, enrich the incident and pull its
+	// CloudWatch metrics (released code had no context step).
+	versionContext = "incident-context"
 )
 
 // archiveWait bounds how long a resolved run waits to learn where its record
@@ -109,6 +124,8 @@ var (
 	pageActs    *activities.Page
 	rescanActs  *activities.Rescan
 	archiveActs *activities.Archive
+	enrichActs  *enrich.Enricher
+	cwActs      *activities.CloudWatch
 )
 
 // PolicyActivityName is the registered name of activities.Policy.IncidentPolicy,
@@ -132,6 +149,9 @@ type incidentRun struct {
 	timer       workflow.Future
 	timerAt     time.Time
 	cancelTimer workflow.CancelFunc
+
+	// enrichF and correlateF are the context activities while they run.
+	enrichF, correlateF workflow.Future
 }
 
 func (w *incidentRun) now(ctx workflow.Context) time.Time { return workflow.Now(ctx).UTC() }
@@ -200,7 +220,100 @@ func (w *incidentRun) open(ctx workflow.Context) error {
 	w.drainSignals(ctx)
 	w.upsertSearchAttributes(ctx)
 	w.notify(ctx)
+	if workflow.GetVersion(ctx, versionContext, workflow.DefaultVersion, 1) > workflow.DefaultVersion {
+		w.NeedEnrich, w.NeedCorrelate = true, true
+		w.askContext(ctx)
+	}
 	return nil
+}
+
+// askContext starts the context activities still needed, without waiting:
+// the answers arrive through wait and edit the announcement in.
+func (w *incidentRun) askContext(ctx workflow.Context) {
+	actx := workflow.WithActivityOptions(ctx, contextOptions)
+	inc := &w.Incident
+	if w.NeedEnrich && w.enrichF == nil {
+		w.enrichF = workflow.ExecuteActivity(actx, enrichActs.Enrich, enrich.EnrichInput{Alert: inc.Alert})
+	}
+	if w.NeedCorrelate && w.correlateF == nil {
+		at := inc.Alert.Time
+		if at.IsZero() {
+			at = inc.FirstSeen
+		}
+		w.correlateF = workflow.ExecuteActivity(actx, cwActs.Correlate, activities.CorrelateInput{Alert: inc.Alert, At: at})
+	}
+}
+
+// enriched records the enrichment's answer, or why there is none.
+func (w *incidentRun) enriched(ctx workflow.Context, f workflow.Future) {
+	w.enrichF = nil
+	var res enrich.EnrichResult
+	if err := f.Get(ctx, &res); err != nil {
+		w.Incident.Record(w.now(ctx), incident.SystemActor, incident.EntryContext,
+			"enrichment failed (asked again at the next occurrence): %s", rootMessage(err))
+		return
+	}
+	w.NeedEnrich = false
+	if res.Enrichment.Empty() {
+		return
+	}
+	e := res.Enrichment
+	w.Incident.Enrichment = &e
+	w.Incident.Record(w.now(ctx), incident.SystemActor, incident.EntryContext, "%s", enrichmentSummary(&e))
+	w.NotifyPending = true
+}
+
+// correlated records the CloudWatch summary, or why there is none.
+func (w *incidentRun) correlated(ctx workflow.Context, f workflow.Future) {
+	w.correlateF = nil
+	var res activities.CorrelateResult
+	if err := f.Get(ctx, &res); err != nil {
+		w.Incident.Record(w.now(ctx), incident.SystemActor, incident.EntryContext,
+			"CloudWatch correlation failed (asked again at the next occurrence): %s", rootMessage(err))
+		return
+	}
+	w.NeedCorrelate = false
+	if len(res.Metrics) == 0 {
+		return
+	}
+	w.Incident.CloudWatch = res.Metrics
+	var parts []string
+	for _, m := range res.Metrics {
+		p := m.Label
+		switch {
+		case m.ChangePct != nil:
+			p += fmt.Sprintf(" %+.0f%%", *m.ChangePct)
+		case m.Window > 0:
+			p += " new activity"
+		default:
+			p += " quiet"
+		}
+		if m.Anomalous {
+			p += " (anomalous)"
+		}
+		parts = append(parts, p)
+	}
+	w.Incident.Record(w.now(ctx), incident.SystemActor, incident.EntryContext, "CloudWatch: %s", strings.Join(parts, "; "))
+	w.NotifyPending = true
+}
+
+// enrichmentSummary is the enrichment in one timeline line.
+func enrichmentSummary(e *incident.Enrichment) string {
+	var parts []string
+	if o := e.Owner; o != nil {
+		parts = append(parts, "owner "+o.Team)
+	}
+	for _, g := range e.Geo {
+		where := g.CountryISO
+		if g.ASN != 0 {
+			where += fmt.Sprintf(" AS%d", g.ASN)
+		}
+		parts = append(parts, g.IP+" in "+where)
+	}
+	for _, h := range e.ThreatIntel {
+		parts = append(parts, fmt.Sprintf("%s on %s (%s)", h.Indicator, h.Source, strings.Join(h.Tags, ", ")))
+	}
+	return "context: " + strings.Join(parts, "; ")
 }
 
 // addOccurrence folds one occurrence signal (possibly many coalesced alerts) in.
@@ -244,6 +357,11 @@ func (w *incidentRun) addOccurrence(ctx workflow.Context, o Occurrence) {
 	}
 	w.Incident.UpdatedAt = w.now(ctx)
 	w.NotifyPending = true
+	// Context that failed is asked for again (NeedX stays set only then, or
+	// while it runs, and only code with versionContext sets it).
+	if w.NeedEnrich && w.enrichF == nil || w.NeedCorrelate && w.correlateF == nil {
+		w.askContext(ctx)
+	}
 }
 
 // addClear records that the source says the condition is gone: one clean observation.
@@ -335,6 +453,12 @@ func (w *incidentRun) wait(ctx workflow.Context) {
 	sel.AddReceive(w.wake, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
 	if w.timer != nil {
 		sel.AddFuture(w.timer, func(workflow.Future) { w.timer, w.timerAt = nil, time.Time{} })
+	}
+	if w.enrichF != nil {
+		sel.AddFuture(w.enrichF, func(f workflow.Future) { w.enriched(ctx, f) })
+	}
+	if w.correlateF != nil {
+		sel.AddFuture(w.correlateF, func(f workflow.Future) { w.correlated(ctx, f) })
 	}
 	sel.Select(ctx)
 }
@@ -838,6 +962,10 @@ func IncidentWorkflow(ctx workflow.Context, in IncidentInput) (IncidentResult, e
 	} else {
 		w.drainSignals(ctx)
 		w.upsertSearchAttributes(ctx)
+		// Context the previous run asked for and never heard back about.
+		if w.NeedEnrich || w.NeedCorrelate {
+			w.askContext(ctx)
+		}
 		if len(w.events) > 0 {
 			w.notify(ctx) // changes the previous run handed over untold
 		}

@@ -18,6 +18,9 @@ type Call struct {
 	Occurrences int
 	Event       activities.Event
 	Ref         incident.MessageRef
+	// Enriched and Metrics say what context the incident carried at the call.
+	Enriched bool
+	Metrics  int
 }
 
 // Recorder is a Notifier that remembers every call, for tests. Find works like a
@@ -52,7 +55,8 @@ func (r *Recorder) Post(_ context.Context, inc *incident.Incident) (*incident.Me
 	}
 	ref := incident.MessageRef{Notifier: "recorder", Channel: "#test", ID: inc.ID + "/" + inc.OpenedAt.String()}
 	r.posted[inc.ID+"/"+inc.OpenedAt.String()] = ref
-	r.calls = append(r.calls, Call{Method: "Post", IncidentID: inc.ID, Status: inc.Status, Occurrences: inc.Occurrences, Ref: ref})
+	r.calls = append(r.calls, Call{Method: "Post", IncidentID: inc.ID, Status: inc.Status, Occurrences: inc.Occurrences, Ref: ref,
+		Enriched: inc.Enrichment != nil, Metrics: len(inc.CloudWatch)})
 	if r.FailAfterPost > 0 {
 		r.FailAfterPost--
 		return nil, context.DeadlineExceeded
@@ -67,7 +71,8 @@ func (r *Recorder) Update(_ context.Context, ref incident.MessageRef, inc *incid
 		r.FailUpdates--
 		return errors.New("update failed: slack unavailable")
 	}
-	r.calls = append(r.calls, Call{Method: "Update", IncidentID: inc.ID, Status: inc.Status, Occurrences: inc.Occurrences, Ref: ref})
+	r.calls = append(r.calls, Call{Method: "Update", IncidentID: inc.ID, Status: inc.Status, Occurrences: inc.Occurrences, Ref: ref,
+		Enriched: inc.Enrichment != nil, Metrics: len(inc.CloudWatch)})
 	return nil
 }
 
