@@ -181,6 +181,7 @@ var sections = []section{
 	{"rules", benchRules},
 	{"slack", benchSlack},
 	{"enrich", benchEnrich},
+	{"context", benchContextLatency},
 }
 
 // rawRate is the baseline every throughput figure is compared with: n raw
