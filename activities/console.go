@@ -15,6 +15,9 @@ import (
 // one block per announcement and one line per edit or event.
 type Console struct {
 	W io.Writer
+	// Route, when set, names the channel each incident would be posted to
+	// (the worker passes the Slack routes), so dev shows where it would go.
+	Route func(*incident.Incident) string
 
 	mu     sync.Mutex
 	posted map[string]incident.MessageRef // incident run → ref, for Find
@@ -45,10 +48,14 @@ func (c *Console) Post(_ context.Context, inc *incident.Incident) (*incident.Mes
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seq++
-	ref := incident.MessageRef{Notifier: c.Name(), Channel: "console", ID: fmt.Sprintf("%d", c.seq)}
+	channel := "console"
+	if c.Route != nil {
+		channel = c.Route(inc)
+	}
+	ref := incident.MessageRef{Notifier: c.Name(), Channel: channel, ID: fmt.Sprintf("%d", c.seq)}
 	c.posted[consoleKey(inc)] = ref
-	fmt.Fprintf(c.W, "\n%s %s  [%s]\n   %s · rule %s · env %s · source %s · %d occurrence(s)\n   ack: bin/starter incident ack %s --by $USER\n",
-		inc.Severity.Emoji(), inc.Title(), strings.ToUpper(inc.Severity.String()), inc.ID,
+	fmt.Fprintf(c.W, "\n%s %s  [%s] → %s\n   %s · rule %s · env %s · source %s · %d occurrence(s)\n   ack: bin/starter incident ack %s --by $USER\n",
+		inc.Severity.Emoji(), inc.Title(), strings.ToUpper(inc.Severity.String()), channel, inc.ID,
 		inc.Alert.Rule, orDash(inc.Alert.Env), inc.Alert.Source, inc.Occurrences, inc.ID)
 	return &ref, nil
 }

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -22,6 +24,8 @@ type Notifier interface {
 	// Name identifies the notifier in MessageRef.Notifier ("slack", "console").
 	Name() string
 	// Find returns the message already announcing inc, or nil if there is none.
+	// A lookup that cannot be made (no permission to read the channel) is
+	// no reason to hold the announcement back: Find then Warns and returns nil.
 	Find(ctx context.Context, inc *incident.Incident) (*incident.MessageRef, error)
 	// Post announces inc and returns where.
 	Post(ctx context.Context, inc *incident.Incident) (*incident.MessageRef, error)
@@ -75,6 +79,33 @@ type NotifyResult struct {
 	Message incident.MessageRef `json:"message"`
 	// Posted is true when this call made the announcement (rather than editing it).
 	Posted bool `json:"posted"`
+	// Warnings are what the notifier could not do but carried on without (see
+	// Warn), for the incident's timeline.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+type warningsKey struct{}
+
+type warnings struct {
+	mu   sync.Mutex
+	list []string
+}
+
+// Warn notes, for the incident's timeline, something a notifier could not do
+// but carried on without: an announcement posted without the duplicate check,
+// a group mentioned by name. NotifyIncident returns the notes in
+// NotifyResult.Warnings; outside it Warn does nothing, so a notifier also logs.
+func Warn(ctx context.Context, format string, args ...any) {
+	w, ok := ctx.Value(warningsKey{}).(*warnings)
+	if !ok {
+		return
+	}
+	msg := fmt.Sprintf(format, args...)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !slices.Contains(w.list, msg) {
+		w.list = append(w.list, msg)
+	}
 }
 
 // ErrTypeNotifyPermanent is the ApplicationError type of permanent notify failures.
@@ -88,27 +119,50 @@ type Notify struct {
 // NotifyIncident posts the incident if it has no announcement yet (after checking
 // Find, so a retried post never posts twice), otherwise edits it, then tells the
 // event, if any.
-func (n *Notify) NotifyIncident(ctx context.Context, in NotifyInput) (NotifyResult, error) {
+//
+// Only a call that tells an event is retried in place. Any other failure that
+// retrying may fix (a 429, a 5xx, a lost answer) returns at once as
+// ErrTypeNotifyRetryLater, and the workflow posts or edits at its next slot,
+// with the incident as it is then. Notify is a local activity: in-place
+// retries (Retry-After, backoff) hold the workflow task open, and Temporal
+// fails a task during which more than 100 signals arrive
+// (history.maximumBufferedEventsBatch). In a storm every such task is failed
+// and replayed: the incident stops moving, its message ref is never recorded,
+// and the abandoned attempts' retries land late with old counts.
+func (n *Notify) NotifyIncident(ctx context.Context, in NotifyInput) (res NotifyResult, err error) {
+	warned := &warnings{}
+	ctx = context.WithValue(ctx, warningsKey{}, warned)
+	defer func() {
+		if err == nil {
+			res.Warnings = warned.list
+		}
+	}()
+	// An event is dropped if this call fails for good, so only then is it retried here.
+	fail := func(what string, err error) error {
+		if in.Event == nil {
+			return retryLater(what, err)
+		}
+		return notifyError(what, err)
+	}
 	inc := &in.Incident
-	var res NotifyResult
 	if inc.Message == nil {
 		ref, err := n.Notifier.Find(ctx, inc)
 		if err != nil {
-			return res, notifyError("find announcement", err)
+			return res, fail("find announcement", err)
 		}
 		if ref == nil {
 			if ref, err = n.Notifier.Post(ctx, inc); err != nil {
-				return res, notifyError("post", err)
+				return res, fail("post", err)
 			}
 			res.Posted = true
 		} else if err := n.Notifier.Update(ctx, *ref, inc); err != nil {
-			return res, notifyError("update", err)
+			return res, fail("update", err)
 		}
 		res.Message = *ref
 	} else {
 		res.Message = *inc.Message
 		if err := n.Notifier.Update(ctx, res.Message, inc); err != nil {
-			return res, notifyError("update", err)
+			return res, fail("update", err)
 		}
 	}
 	if in.Event != nil {
@@ -117,6 +171,27 @@ func (n *Notify) NotifyIncident(ctx context.Context, in NotifyInput) (NotifyResu
 		}
 	}
 	return res, nil
+}
+
+// ErrTypeNotifyRetryLater is the ApplicationError type of a post or edit that
+// failed for a reason retrying may fix; it is not retried in place (see
+// NotifyIncident) and the workflow tries again at its next slot.
+const ErrTypeNotifyRetryLater = "NotifyRetryLater"
+
+// retryLater is notifyError for calls the workflow retries itself. A 429's
+// Retry-After travels as the error's NextRetryDelay, for the workflow to
+// wait at least that long.
+func retryLater(what string, err error) error {
+	var perm *PermanentError
+	if errors.As(err, &perm) {
+		return notifyError(what, err)
+	}
+	opts := temporal.ApplicationErrorOptions{NonRetryable: true, Cause: err}
+	var later *RetryAfterError
+	if errors.As(err, &later) {
+		opts.NextRetryDelay = later.After
+	}
+	return temporal.NewApplicationErrorWithOptions(what+": "+err.Error(), ErrTypeNotifyRetryLater, opts)
 }
 
 // notifyError turns notifier errors into Temporal's retry vocabulary.

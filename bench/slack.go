@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	enums "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	irslack "github.com/irflow/irflow/activities/slack"
@@ -47,10 +49,9 @@ func benchSlack(e *env) (map[string]any, error) {
 			e.arr.mark("slack:" + id)
 		}
 	})
-	scfg := config.Slack{
-		Token: "xoxb-bench", APIURL: fake.URL(), DefaultChannel: "#alerts",
-		Routes: []config.Route{{Match: config.RouteMatch{Rule: "*5xx*"}, Channel: slackChannel}},
-	}
+	// The default routes: "api 5xx spike" goes to #5xx-error-logs.
+	scfg := config.Default().Slack
+	scfg.Token, scfg.APIURL = "xoxb-bench", fake.URL()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	n, err := irslack.New(scfg, irslack.WithLogger(quiet))
 	if err != nil {
@@ -230,6 +231,18 @@ func slackStorm(e *env, fake *testenv.Slack, send func(incident.Alert, int) (str
 		}
 		edits = append(edits, [2]float64{round2(u.At.Sub(post.At).Seconds()), float64(n)})
 	}
+	// An edit with an older count than one before it comes from a workflow
+	// task Temporal failed and replayed (see docs/slack.md, "When Slack says no").
+	var outOfOrder, highest int
+	for _, u := range fake.Calls("chat.update") {
+		if g := occurrencesField.FindSubmatch(u.Blocks); g != nil {
+			n, _ := strconv.Atoi(string(g[1]))
+			if n < highest {
+				outOfOrder++
+			}
+			highest = max(highest, n)
+		}
+	}
 	progress("slack storm: %d posts, %d updates over %s (limit %d)", len(posts), len(updates), elapsed.Round(time.Millisecond), limit)
 	if len(posts) != 1 || len(updates) > limit {
 		return nil, fmt.Errorf("storm: %d posts and %d updates in %s; want 1 post and at most %d updates", len(posts), len(updates), elapsed, limit)
@@ -247,6 +260,8 @@ func slackStorm(e *env, fake *testenv.Slack, send func(incident.Alert, int) (str
 		"update_limit":             limit,
 		"max_gap_between_edits_s":  round2(maxGap.Seconds()),
 		"edits":                    edits,
+		"edits_out_of_order":       outOfOrder,
+		"workflow_tasks_failed":    failedTasks(e, id),
 		"send_end_after_post_s":    round2(start.Add(sent).Sub(post.At).Seconds()),
 		"final_occurrences_shown":  shown(fake, post.TS),
 		"total_shown_after_send_s": round2(shownAt.Sub(start.Add(sent)).Seconds()),
@@ -290,4 +305,29 @@ func metadataIncident(md json.RawMessage) string {
 	}
 	_ = json.Unmarshal(md, &m)
 	return m.EventPayload.IncidentID
+}
+
+// failedTasks counts the incident's failed workflow tasks by cause, over all
+// its runs: FORCE_CLOSE_COMMAND means Temporal failed a task because more
+// than 100 signals arrived while it ran.
+func failedTasks(e *env, id string) map[string]int {
+	out := map[string]int{}
+	resp, err := e.c.ListWorkflow(e.ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: fmt.Sprintf("WorkflowId = %q", id)})
+	if err != nil {
+		out["list: "+err.Error()]++
+		return out
+	}
+	for _, x := range resp.GetExecutions() {
+		it := e.c.GetWorkflowHistory(e.ctx, id, x.GetExecution().GetRunId(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				break
+			}
+			if a := ev.GetWorkflowTaskFailedEventAttributes(); a != nil {
+				out[strings.TrimPrefix(a.GetCause().String(), "WORKFLOW_TASK_FAILED_CAUSE_")]++
+			}
+		}
+	}
+	return out
 }

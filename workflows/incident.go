@@ -639,6 +639,11 @@ func (w *incidentRun) notify(ctx workflow.Context) {
 			w.Incident.Message = &ref
 			w.Incident.Record(now, incident.SystemActor, incident.EntryNotified, "announced via %s %s", ref.Notifier, ref.Channel)
 		}
+		// What went wrong without stopping the notice (posted by name: no
+		// channel listing, a fallback channel) is for people to fix.
+		for _, warning := range res.Warnings {
+			w.Incident.Record(now, incident.SystemActor, incident.EntryNotified, "warning: %s", warning)
+		}
 	}
 	w.LastNotifyAt = w.now(ctx)
 }

@@ -3,7 +3,6 @@ package slack
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/irflow/irflow/internal/config"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	slackapi "github.com/slack-go/slack"
 
 	"github.com/irflow/irflow/incident"
+	"github.com/irflow/irflow/internal/config"
 )
 
 // Action IDs of the incident message's buttons. ingress/slackapp dispatches on

@@ -3,7 +3,6 @@ package slack
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/irflow/irflow/internal/config"
 	"net/url"
 	"slices"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/irflow/irflow/incident"
+	"github.com/irflow/irflow/internal/config"
 )
 
 var t0 = time.Date(2026, 11, 22, 20, 0, 0, 0, time.UTC)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/irflow/irflow/internal/config"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/irflow/irflow/activities"
 	"github.com/irflow/irflow/incident"
+	"github.com/irflow/irflow/internal/config"
 )
 
 // NotifierName is MessageRef.Notifier for Slack messages.
@@ -45,8 +45,12 @@ type Notifier struct {
 	log  *slog.Logger
 
 	mu       sync.Mutex
-	channels map[string]string // channel name (no #) → ID
-	groups   map[string]string // user group handle (no @) → ID
+	channels map[string]string    // channel name (no #) → ID
+	groups   map[string]string    // user group handle (no @) → ID
+	listedAt time.Time            // the last conversations.list, ...
+	listErr  error                // ... and how it failed
+	listing  chan struct{}        // held while listing
+	avoided  map[string]avoidance // routed channel → when and why a post there was refused
 }
 
 var _ activities.Notifier = (*Notifier)(nil)
@@ -90,6 +94,8 @@ func New(cfg config.Slack, opts ...Option) (*Notifier, error) {
 		log:      o.logger.With("notifier", NotifierName),
 		channels: map[string]string{},
 		groups:   map[string]string{},
+		listing:  make(chan struct{}, 1),
+		avoided:  map[string]avoidance{},
 	}, nil
 }
 
@@ -112,20 +118,84 @@ func metadata(inc *incident.Incident) slackapi.SlackMetadata {
 }
 
 // Post implements activities.Notifier: it posts to the routed channel with
-// blocks, fallback text and metadata naming the incident.
+// blocks, fallback text and metadata naming the incident. When the routed
+// channel refuses the post for good (it does not exist, is archived, the bot
+// is not in it), the incident goes to default_channel instead, with a thread
+// reply saying why: an announcement in the wrong channel beats none.
 func (n *Notifier) Post(ctx context.Context, inc *incident.Incident) (*incident.MessageRef, error) {
-	channel := Channel(&n.cfg, inc)
-	ch, ts, err := n.api.PostMessageContext(ctx, channel,
-		slackapi.MsgOptionText(FallbackText(inc), false),
-		slackapi.MsgOptionBlocks(Blocks(&n.cfg, inc)...),
-		slackapi.MsgOptionMetadata(metadata(inc)),
-	)
+	routed := Channel(&n.cfg, inc)
+	channel, refused := n.route(inc)
+	ch, ts, err := n.postIncident(ctx, channel, inc)
+	if err != nil && channel != n.cfg.DefaultChannel && unusable(err) {
+		refused = err
+		n.avoid(routed, refused)
+		channel = n.cfg.DefaultChannel
+		ch, ts, err = n.postIncident(ctx, channel, inc)
+	}
 	if err != nil {
 		return nil, classify(fmt.Errorf("slack chat.postMessage to %s: %w", channel, err))
 	}
 	n.remember(channel, ch)
 	n.log.InfoContext(ctx, "posted incident", "incident", inc.ID, "channel", channel, "channel_id", ch, "ts", ts)
+	if refused != nil {
+		n.log.WarnContext(ctx, "cannot post to the routed channel; posted to default_channel",
+			"incident", inc.ID, "channel", routed, "default_channel", channel, "err", refused)
+		activities.Warn(ctx, "Slack: cannot post to %s (%s), the channel the routes pick; announced in %s instead. Fix: create the channel, invite the bot, or change slack.routes",
+			routed, rootCause(refused), channel)
+		// Said where people look: the incident's thread.
+		note := fmt.Sprintf("⚠️ This incident is routed to %s, but irflow cannot post there (%s). Invite the bot there or fix `slack.routes`.",
+			routed, rootCause(refused))
+		if err := n.notice(ctx, ch, note, slackapi.MsgOptionTS(ts)); err != nil {
+			n.log.WarnContext(ctx, "fallback note not posted", "incident", inc.ID, "err", err)
+		}
+	}
 	return &incident.MessageRef{Notifier: NotifierName, Channel: ch, ID: ts}, nil
+}
+
+func (n *Notifier) postIncident(ctx context.Context, channel string, inc *incident.Incident) (string, string, error) {
+	return n.api.PostMessageContext(ctx, channel,
+		slackapi.MsgOptionText(FallbackText(inc), false),
+		slackapi.MsgOptionBlocks(Blocks(&n.cfg, inc)...),
+		slackapi.MsgOptionMetadata(metadata(inc)),
+	)
+}
+
+// unusableCodes are chat.postMessage refusals that concern the channel, not
+// the message or the token: another channel may take the post.
+var unusableCodes = map[string]bool{
+	"channel_not_found": true, "not_in_channel": true, "is_archived": true,
+	"channel_is_archived": true, "restricted_action": true,
+}
+
+func unusable(err error) bool {
+	var se slackapi.SlackErrorResponse
+	return errors.As(err, &se) && unusableCodes[se.Err]
+}
+
+// route is the channel for inc: the routes' choice, unless a post there was
+// refused lately (see Post); then default_channel and the refusal, so
+// incidents go straight where they can, and a retry's Find looks where the
+// post went.
+func (n *Notifier) route(inc *incident.Incident) (string, error) {
+	channel := Channel(&n.cfg, inc)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if a, ok := n.avoided[channel]; ok && time.Since(a.at) < relistAfter {
+		return n.cfg.DefaultChannel, a.why
+	}
+	return channel, nil
+}
+
+type avoidance struct {
+	at  time.Time
+	why error
+}
+
+// avoid sends incidents routed to channel to default_channel for a while.
+func (n *Notifier) avoid(channel string, why error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.avoided[channel] = avoidance{at: time.Now(), why: why}
 }
 
 // PostText posts a plain message (and optional blocks) to a channel, with the
@@ -145,11 +215,19 @@ func (n *Notifier) PostText(ctx context.Context, channel, text string, blocks ..
 
 // Find implements activities.Notifier: it reads the routed channel's history
 // since shortly before the incident opened, looking for irflow's metadata.
+//
+// Find is a safety net for retried posts, never a gate: when it cannot look
+// (the channel's ID is unknown, the bot may not read the channel) it logs,
+// Warns for the incident's timeline, and returns nothing, so Post announces.
 func (n *Notifier) Find(ctx context.Context, inc *incident.Incident) (*incident.MessageRef, error) {
-	channel := Channel(&n.cfg, inc)
-	id, err := n.channelID(ctx, channel)
-	if err != nil {
-		return nil, err
+	channel, _ := n.route(inc)
+	id, why := n.channelID(ctx, channel)
+	if id == "" {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		n.cannotFind(ctx, inc, channel, why, fixListing)
+		return nil, nil
 	}
 	params := url.Values{"channel": {id}, "limit": {strconv.Itoa(findPageSize)}, "include_all_metadata": {"true"}}
 	since := inc.OpenedAt
@@ -163,15 +241,17 @@ func (n *Notifier) Find(ctx context.Context, inc *incident.Incident) (*incident.
 	for range findPages {
 		resp, err := n.history(ctx, params)
 		if err != nil {
-			var se slackapi.SlackErrorResponse
-			if errors.As(err, &se) && se.Err == "not_in_channel" {
-				// chat:write.public can post where the bot cannot read; then
-				// there is nothing to find, and the doc says to invite the bot.
-				n.log.WarnContext(ctx, "cannot read channel history; invite the bot so retried posts are deduplicated",
-					"channel", channel, "incident", inc.ID)
+			err = classify(fmt.Errorf("slack conversations.history of %s: %w", channel, err))
+			var perm *activities.PermanentError
+			if errors.As(err, &perm) && !authFailure(err) {
+				// not_in_channel (chat:write.public posts where the bot cannot
+				// read), missing_scope (no channels:history): nothing to find,
+				// but the post may still go through.
+				n.cannotFind(ctx, inc, channel, err, fixHistory)
 				return nil, nil
 			}
-			return nil, classify(fmt.Errorf("slack conversations.history of %s: %w", channel, err))
+			// A rate limit or an outage passes: the next attempt looks again.
+			return nil, err
 		}
 		for _, m := range resp.Messages {
 			md := m.Metadata
@@ -295,12 +375,15 @@ func (n *Notifier) Event(ctx context.Context, ref incident.MessageRef, inc *inci
 		return classify(fmt.Errorf("slack thread reply to %s/%s: %w", ref.Channel, ref.ID, err))
 	}
 	if escalated {
-		return n.announceEscalation(ctx, ref, inc, ev, mentions)
+		n.announceEscalation(ctx, ref, inc, ev, mentions)
 	}
 	return nil
 }
 
-func (n *Notifier) announceEscalation(ctx context.Context, ref incident.MessageRef, inc *incident.Incident, ev activities.Event, mentions string) error {
+// announceEscalation posts a short notice linking to the incident in each
+// target's channel and the escalation channel. A notice that cannot be
+// posted is logged and Warned, never an error (see below).
+func (n *Notifier) announceEscalation(ctx context.Context, ref incident.MessageRef, inc *incident.Incident, ev activities.Event, mentions string) {
 	var targets []string
 	seen := map[string]bool{ref.Channel: true, "#" + n.channelName(ref.Channel): true}
 	for _, t := range ev.Escalation.Targets {
@@ -323,11 +406,22 @@ func (n *Notifier) announceEscalation(ctx context.Context, ref incident.MessageR
 			continue
 		}
 		seen[key] = true
-		if _, _, err := n.api.PostMessageContext(ctx, ch, slackapi.MsgOptionText(text, false)); err != nil {
-			return classify(fmt.Errorf("slack escalation notice to %s: %w", ch, err))
+		// The mentions are out already: failing now would make the retry
+		// post them again, paging everyone twice. A lost notice is told instead.
+		if err := n.notice(ctx, ch, text); err != nil {
+			n.log.WarnContext(ctx, "escalation notice not posted", "incident", inc.ID, "channel", ch, "err", err)
+			activities.Warn(ctx, "Slack: escalation notice to %s not posted (%s); the escalation is in the incident's thread", ch, rootCause(err))
 		}
 	}
-	return nil
+}
+
+// notice posts a one-off text message, once: waiting out a rate limit here
+// would hold the workflow task open (notify is a local activity), and a task
+// held open through a storm is failed by Temporal and replayed.
+func (n *Notifier) notice(ctx context.Context, channel, text string, opts ...slackapi.MsgOption) error {
+	opts = append([]slackapi.MsgOption{slackapi.MsgOptionText(text, false)}, opts...)
+	_, _, err := n.api.PostMessageContext(ctx, channel, opts...)
+	return err
 }
 
 var (
@@ -345,7 +439,13 @@ func (n *Notifier) mentions(ctx context.Context, targets []incident.Target) stri
 				if id, err := n.userGroupID(ctx, g); err == nil && id != "" {
 					g = id
 				} else {
+					// A plain-text @name notifies nobody: say so where on-call looks.
 					n.log.WarnContext(ctx, "user group not found; mentioning by name", "user_group", g, "err", err)
+					why := "no such handle"
+					if err != nil {
+						why = rootCause(err)
+					}
+					activities.Warn(ctx, "Slack: user group @%s not found (%s), so it was named, not mentioned, and nobody in it was notified. Fix: use the group ID (S…) or grant usergroups:read", g, why)
 				}
 			}
 			if userGroupID.MatchString(g) {
@@ -385,27 +485,73 @@ func (n *Notifier) userGroupID(ctx context.Context, handle string) (string, erro
 	return n.groups[handle], nil
 }
 
+// cannotFind says, in the log and the incident's timeline, that the
+// announcement goes out without the duplicate check, why, and what fixes it.
+func (n *Notifier) cannotFind(ctx context.Context, inc *incident.Incident, channel string, why error, fix string) {
+	n.log.WarnContext(ctx, "cannot look for an earlier announcement; posting anyway, a retried post may show twice",
+		"incident", inc.ID, "channel", channel, "err", why, "fix", fix)
+	activities.Warn(ctx, "Slack: could not check %s for an earlier announcement (%s), so it was posted without the duplicate check. Fix: %s",
+		channel, rootCause(why), fix)
+}
+
+// What fixes each reason Find cannot look.
+const (
+	fixListing = "grant channels:read and groups:read, or route to the channel ID (C…) instead of its name"
+	fixHistory = "invite the bot to the channel (/invite @irflow) and grant channels:history and groups:history"
+)
+
+// rootCause is the innermost message of err: the Slack error code, mostly.
+func rootCause(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
+}
+
+// relistAfter is how long a listing that failed or lacked a channel stands
+// before the next one: conversations.list is rate limited (Tier 2), and a
+// token without channels:read will not gain it between two incidents.
+const relistAfter = 5 * time.Minute
+
 // channelID resolves a configured channel (ID, #name or name) to its ID,
-// which conversations.history needs; names are listed once and cached.
+// which conversations.history needs. Names are listed and cached; posts add
+// what they learn (chat.postMessage answers with the ID). It returns "" and
+// why when the ID is unknown: listing not allowed (missing_scope without
+// channels:read or groups:read), failed, or without the channel (a private
+// channel the token may post to but not list). Posting by name still works.
 func (n *Notifier) channelID(ctx context.Context, channel string) (string, error) {
 	if config.IsChannelID(channel) {
 		return channel, nil
 	}
 	name := strings.TrimPrefix(channel, "#")
-	n.mu.Lock()
-	id, ok := n.channels[name]
-	n.mu.Unlock()
-	if ok {
-		return id, nil
+	if id, known, err := n.cachedChannelID(name); known {
+		return id, err
+	}
+	// One listing at a time; whoever waited reads the answer it got.
+	select {
+	case n.listing <- struct{}{}:
+		defer func() { <-n.listing }()
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	if id, known, err := n.cachedChannelID(name); known {
+		return id, err
 	}
 	params := &slackapi.GetConversationsParameters{
 		ExcludeArchived: true, Limit: 1000, Types: []string{"public_channel", "private_channel"},
 	}
 	found := map[string]string{}
+	var err error
 	for {
-		chans, cursor, err := n.api.GetConversationsContext(ctx, params)
+		var chans []slackapi.Channel
+		var cursor string
+		chans, cursor, err = n.api.GetConversationsContext(ctx, params)
 		if err != nil {
-			return "", classify(fmt.Errorf("slack conversations.list looking for %s: %w", channel, err))
+			err = fmt.Errorf("slack conversations.list: %w", err)
+			break
 		}
 		for _, c := range chans {
 			found[c.Name] = c.ID
@@ -415,16 +561,34 @@ func (n *Notifier) channelID(ctx context.Context, channel string) (string, error
 		}
 		params.Cursor = cursor
 	}
+	if ctx.Err() != nil {
+		return "", ctx.Err() // the activity's deadline, not the listing's answer
+	}
 	n.mu.Lock()
 	for k, v := range found {
 		n.channels[k] = v
 	}
+	n.listedAt, n.listErr = time.Now(), err
 	n.mu.Unlock()
-	if id, ok := found[name]; ok {
-		return id, nil
+	id, _, err := n.cachedChannelID(name)
+	return id, err
+}
+
+// cachedChannelID answers from the cache and the last listing; known is
+// false when a new listing is due.
+func (n *Notifier) cachedChannelID(name string) (id string, known bool, err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if id, ok := n.channels[name]; ok {
+		return id, true, nil
 	}
-	return "", activities.Permanent(fmt.Errorf("slack channel %s: %w", channel,
-		slackapi.SlackErrorResponse{Err: "channel_not_found"}))
+	if n.listedAt.IsZero() || time.Since(n.listedAt) >= relistAfter {
+		return "", false, nil
+	}
+	if n.listErr != nil {
+		return "", true, n.listErr
+	}
+	return "", true, fmt.Errorf("#%s is not in conversations.list", name)
 }
 
 func (n *Notifier) remember(channel, id string) {
@@ -458,6 +622,19 @@ var permanentCodes = map[string]bool{
 	"metadata_too_large": true, "too_many_attachments": true, "invalid_arguments": true,
 	"no_text": true, "thread_not_found": true, "channel_is_archived": true,
 	"invalid_auth_method": true, "org_login_required": true,
+}
+
+// authCodes are the permanent errors that concern the token, not one call:
+// whatever Find cannot do, Post cannot either.
+var authCodes = map[string]bool{
+	"invalid_auth": true, "not_authed": true, "token_revoked": true, "token_expired": true,
+	"account_inactive": true, "invalid_auth_method": true, "org_login_required": true,
+	"team_access_not_granted": true,
+}
+
+func authFailure(err error) bool {
+	var se slackapi.SlackErrorResponse
+	return errors.As(err, &se) && authCodes[se.Err]
 }
 
 // classify maps Slack errors to the activity's retry vocabulary: 429 waits

@@ -4,14 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/irflow/irflow/activities/slack"
-	"github.com/irflow/irflow/internal/config"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/irflow/irflow/activities"
+	"github.com/irflow/irflow/activities/slack"
 	"github.com/irflow/irflow/incident"
+	"github.com/irflow/irflow/internal/config"
 	"github.com/irflow/irflow/internal/testenv"
 )
 
@@ -30,7 +33,7 @@ func MustNotifier(tb testing.TB, fake *testenv.Slack, mutate ...func(*config.Sla
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	n, err := slack.New(cfg)
+	n, err := slack.New(cfg, slack.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -238,8 +241,9 @@ func TestErrorsClassified(t *testing.T) {
 		t.Fatalf("rate-limited post: %v, want RetryAfterError after 7s", err)
 	}
 
+	// In default_channel, where no fallback is left (see TestUnusableRouteFallsBack).
 	fake.FailNext("chat.postMessage", "channel_not_found")
-	_, err = n.Post(ctx, inc)
+	_, err = n.Post(ctx, recentIncident("disk", ""))
 	var perm *activities.PermanentError
 	if !errors.As(err, &perm) || !strings.Contains(err.Error(), "channel_not_found") {
 		t.Fatalf("channel_not_found post: %v, want PermanentError", err)
@@ -251,10 +255,13 @@ func TestErrorsClassified(t *testing.T) {
 		t.Fatalf("internal_error update: %v, want a plain retryable error", err)
 	}
 
-	// A route to a channel that does not exist fails Find permanently.
+	// A route to a channel that does not exist: Find cannot look (it might be
+	// private and unlisted), and the post fails permanently.
 	n = MustNotifier(t, fake, func(c *config.Slack) { c.DefaultChannel = "#gone" })
-	if _, err := n.Find(ctx, recentIncident("disk", "")); !errors.As(err, &perm) {
-		t.Errorf("Find in a missing channel: %v, want PermanentError", err)
+	res, err := (&activities.Notify{Notifier: n}).NotifyIncident(ctx, activities.NotifyInput{Incident: *recentIncident("disk", "")})
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeNotifyPermanent || !strings.Contains(err.Error(), "channel_not_found") {
+		t.Errorf("notify in a missing channel: %+v, %v; want a permanent channel_not_found", res, err)
 	}
 	if n := len(fake.OKCalls("chat.postMessage")); n != 0 {
 		t.Errorf("%d messages posted despite the failures", n)
@@ -312,5 +319,56 @@ func TestFindErrorsAndPaging(t *testing.T) {
 	var perm *activities.PermanentError
 	if _, err := n.Find(ctx, inc); !errors.As(err, &perm) || !strings.Contains(err.Error(), "invalid_auth") {
 		t.Errorf("Find with a revoked token: %v, want a permanent invalid_auth error", err)
+	}
+}
+
+// Posts and edits are not retried inside the local activity: in a storm the
+// retry would hold the workflow task open until Temporal fails it. They fail
+// at once as NotifyRetryLater (the workflow tries again at its next slot);
+// a call that tells an event keeps its retries, since a failed event is lost.
+func TestOnlyEventsRetryInPlace(t *testing.T) {
+	fake := newFake(t)
+	n := MustNotifier(t, fake)
+	act := &activities.Notify{Notifier: n}
+	ctx := context.Background()
+	inc := recentIncident("alb-5xx", "")
+	res, err := act.NotifyIncident(ctx, activities.NotifyInput{Incident: *inc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc.Message = &res.Message
+
+	for _, tc := range []struct {
+		name    string
+		fault   func()
+		event   *activities.Event
+		message *incident.MessageRef
+		want    string // ApplicationError type
+		retry   bool
+	}{
+		{"edit, 429", func() { fake.RateLimitNext("chat.update", time.Second) }, nil, inc.Message, activities.ErrTypeNotifyRetryLater, false},
+		{"edit, lost answer", func() { fake.LoseResponseNext("chat.update") }, nil, inc.Message, activities.ErrTypeNotifyRetryLater, false},
+		{"edit, 5xx", func() { fake.FailNext("chat.update", "internal_error") }, nil, inc.Message, activities.ErrTypeNotifyRetryLater, false},
+		{"first post, 429", func() { fake.RateLimitNext("chat.postMessage", time.Second) }, nil, nil, activities.ErrTypeNotifyRetryLater, false},
+		{"edit, permanent", func() { fake.FailNext("chat.update", "message_not_found") }, nil, inc.Message, activities.ErrTypeNotifyPermanent, false},
+		{"edit with an event, 429", func() { fake.RateLimitNext("chat.update", time.Second) },
+			&activities.Event{Kind: incident.EntryAcknowledged, Text: "acknowledged"}, inc.Message, "NotifyRateLimited", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fault()
+			in := *inc
+			in.Message = tc.message
+			if tc.message == nil {
+				in.ID += "-new" // nothing to find
+			}
+			_, err := act.NotifyIncident(ctx, activities.NotifyInput{Incident: in, Event: tc.event})
+			var appErr *temporal.ApplicationError
+			if !errors.As(err, &appErr) || appErr.Type() != tc.want || appErr.NonRetryable() == tc.retry {
+				t.Fatalf("error %v, want %s (retried in place: %v)", err, tc.want, tc.retry)
+			}
+			if strings.Contains(tc.name, "429") && appErr.NextRetryDelay() != time.Second {
+				t.Errorf("next retry delay %s, want Retry-After 1s for the workflow", appErr.NextRetryDelay())
+			}
+		})
 	}
 }

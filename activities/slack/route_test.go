@@ -1,7 +1,7 @@
 package slack
 
 import (
-	"github.com/irflow/irflow/internal/config"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,7 +9,9 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/irflow/irflow/activities"
 	"github.com/irflow/irflow/incident"
+	"github.com/irflow/irflow/internal/config"
 )
 
 // MustLoadConfig decodes a YAML document with a top-level slack: key strictly.
@@ -136,5 +138,59 @@ func TestRouteMatch(t *testing.T) {
 			t.Errorf("%+v matches rule %q env %q severity %s = %v, want %v",
 				tc.match, tc.inc.Alert.Rule, tc.inc.Alert.Env, tc.inc.Severity, got, tc.want)
 		}
+	}
+}
+
+// With no routes configured (starter dev, a worker with only SLACK_BOT_TOKEN),
+// incidents go where the team's runbook sends them.
+func TestDefaultConfigRoutesLikeTheRunbook(t *testing.T) {
+	cfg := config.Default().Slack
+	for _, tc := range []struct {
+		source, rule, category string
+		want                   string
+	}{
+		// The rule pack in deploy/rules.
+		{"rules", "be-5xx-burst-per-namespace", "reliability", "#5xx-error-logs"},
+		{"rules", "fe-5xx-burst", "reliability", "#5xx-error-logs"},
+		{"rules", "be-4xx-spike-per-namespace", "reliability", "#4xx-error-logs"},
+		{"rules", "fe-4xx-spike", "reliability", "#4xx-error-logs"},
+		{"rules", "waf-sqli-burst", "waf", "#waf-alerts"},
+		{"rules", "waf-blocked-spike", "waf", "#waf-alerts"},
+		// CloudWatch alarms (deploy/cloudformation): the alarm name is the rule, no category.
+		{"cloudwatch", "irflow-alb-target-5xx", "", "#5xx-error-logs"},
+		{"cloudwatch", "HTTPCode_Target_5XX_Count", "", "#5xx-error-logs"},
+		{"cloudwatch", "irflow-waf-blocked-requests", "", "#waf-alerts"},
+		{"cloudwatch", "irflow-alb-unhealthy-hosts", "", "#alerts"},
+		// Senders that say what it is by category.
+		{"alertmanager", "HighErrorRate", "5xx", "#5xx-error-logs"},
+		{"alertmanager", "ClientErrors", "4xx", "#4xx-error-logs"},
+		{"elastalert", "suspicious admin login", "security", "#waf-alerts"},
+		{"elastalert", "waf 4xx from one IP", "WAF", "#waf-alerts"}, // WAF wins over 4xx
+		// Everything else.
+		{"rules", "latency-spike-checkout", "performance", "#alerts"},
+		{"rules", "be-ingestion-stopped", "pipeline", "#alerts"},
+		{"rules", "login-failures-per-country", "auth", "#alerts"},
+	} {
+		inc := alertInc(tc.rule, tc.category, incident.SeverityHigh)
+		inc.Alert.Source = tc.source
+		if got := Channel(&cfg, inc); got != tc.want {
+			t.Errorf("%s rule %q category %q: routed to %s, want %s", tc.source, tc.rule, tc.category, got, tc.want)
+		}
+	}
+}
+
+// In dev (no token) the console notifier, given these routes as the worker
+// does, shows where Slack would put each incident.
+func TestConsoleShowsTheRoutedChannel(t *testing.T) {
+	cfg := config.Default().Slack
+	var out strings.Builder
+	c := activities.NewConsole(&out)
+	c.Route = func(inc *incident.Incident) string { return Channel(&cfg, inc) }
+	ref, err := c.Post(context.Background(), alertInc("fe-5xx-burst", "reliability", incident.SeverityHigh))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref.Channel != "#5xx-error-logs" || !strings.Contains(out.String(), "→ #5xx-error-logs") {
+		t.Errorf("ref %+v, printed %q; want #5xx-error-logs", ref, out.String())
 	}
 }

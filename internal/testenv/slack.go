@@ -33,7 +33,8 @@ type SlackCall struct {
 	Values   url.Values
 	// Error is the Slack error code the fake answered with ("" when ok,
 	// "ratelimited" for an injected 429, "response_lost" when the call took
-	// effect but its answer was dropped by LoseResponseNext).
+	// effect but its answer was dropped, the status text for an injected
+	// HTTP status such as "Service Unavailable").
 	Error string
 	// At is when the fake received the call.
 	At time.Time
@@ -52,10 +53,18 @@ type SlackMessage struct {
 	Edited   int             `json:"-"` // how many chat.update calls changed it
 }
 
-type fault struct {
-	code       string
-	retryAfter time.Duration
-	lose       bool // apply the call, then drop the connection unanswered
+// SlackFault is how the fake answers a call instead of doing it, or after.
+type SlackFault struct {
+	// Code is the Slack error code answered with {"ok":false,"error":Code};
+	// "ratelimited" answers HTTP 429 with Retry-After instead.
+	Code string
+	// RetryAfter is the 429's Retry-After (whole seconds, rounded up).
+	RetryAfter time.Duration
+	// HTTPStatus, when set, answers with that status and no JSON (a 503 from
+	// Slack's edge), which clients retry.
+	HTTPStatus int
+	// LoseResponse applies the call, then drops the connection unanswered.
+	LoseResponse bool
 }
 
 // codeResponseLost marks calls whose answer LoseResponseNext dropped.
@@ -67,9 +76,12 @@ type Slack struct {
 
 	mu         sync.Mutex
 	calls      []SlackCall
-	faults     map[string][]fault
+	faults     map[string][]SlackFault
+	forbidden  map[string]string // method → error code every call answers
+	inject     func(method string) *SlackFault
 	chanByName map[string]string // name without # → ID
 	chanName   map[string]string // ID → name
+	unlisted   map[string]bool   // IDs conversations.list leaves out
 	messages   map[string][]*SlackMessage
 	groups     map[string]userGroup // ID → group
 	lastTS     time.Time
@@ -93,9 +105,11 @@ func NewSlack(tb testing.TB) *Slack {
 // StartSlack starts a fake Slack outside a test (benchmarks, demos); Close stops it.
 func StartSlack() *Slack {
 	f := &Slack{
-		faults:     map[string][]fault{},
+		faults:     map[string][]SlackFault{},
+		forbidden:  map[string]string{},
 		chanByName: map[string]string{},
 		chanName:   map[string]string{},
+		unlisted:   map[string]bool{},
 		messages:   map[string][]*SlackMessage{},
 		groups:     map[string]userGroup{},
 	}
@@ -150,6 +164,17 @@ func (f *Slack) AddChannel(name string) string {
 	return id
 }
 
+// AddUnlistedChannel creates a channel that chat.postMessage and
+// conversations.history accept but conversations.list leaves out, as Slack
+// does for a private channel the bot is in when the token lacks groups:read.
+func (f *Slack) AddUnlistedChannel(name string) string {
+	id := f.AddChannel(name)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.unlisted[id] = true
+	return id
+}
+
 // AddUserGroup creates a user group with a handle and members and returns its ID.
 func (f *Slack) AddUserGroup(handle string, users ...string) string {
 	f.mu.Lock()
@@ -168,11 +193,34 @@ func (f *Slack) ChannelID(name string) string {
 }
 
 // FailNext makes the next call of method answer {"ok":false,"error":code}.
-// SlackCall it n times to fail n calls.
+// Call it n times to fail n calls.
 func (f *Slack) FailNext(method, code string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.faults[method] = append(f.faults[method], fault{code: code})
+	f.faults[method] = append(f.faults[method], SlackFault{Code: code})
+}
+
+// Forbid makes every call of method answer {"ok":false,"error":code} until
+// Forbid(method, "") lifts it: Forbid("conversations.list", "missing_scope")
+// is a token without channels:read.
+func (f *Slack) Forbid(method, code string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if code == "" {
+		delete(f.forbidden, method)
+		return
+	}
+	f.forbidden[method] = code
+}
+
+// InjectFaults sets fn, asked about every call that no queued fault
+// (FailNext, RateLimitNext, LoseResponseNext) or Forbid covers; a nil answer
+// lets the call through. fn runs with the fake's lock held: it must not call
+// the fake. Set it to nil to stop.
+func (f *Slack) InjectFaults(fn func(method string) *SlackFault) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.inject = fn
 }
 
 // RateLimitNext makes the next call of method answer HTTP 429 with Retry-After
@@ -180,7 +228,7 @@ func (f *Slack) FailNext(method, code string) {
 func (f *Slack) RateLimitNext(method string, retryAfter time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.faults[method] = append(f.faults[method], fault{code: "ratelimited", retryAfter: retryAfter})
+	f.faults[method] = append(f.faults[method], SlackFault{Code: "ratelimited", RetryAfter: retryAfter})
 }
 
 // LoseResponseNext makes the next call of method take effect (a post is
@@ -190,7 +238,7 @@ func (f *Slack) RateLimitNext(method string, retryAfter time.Duration) {
 func (f *Slack) LoseResponseNext(method string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.faults[method] = append(f.faults[method], fault{lose: true})
+	f.faults[method] = append(f.faults[method], SlackFault{LoseResponse: true})
 }
 
 // Calls returns the calls of method (every method if method is ""), failed ones included.
@@ -261,22 +309,30 @@ func (f *Slack) handler(method string, h func(url.Values) (any, string)) http.Ha
 		}
 
 		f.mu.Lock()
-		var flt *fault
-		if q := f.faults[method]; len(q) > 0 {
+		var flt *SlackFault
+		switch q := f.faults[method]; {
+		case len(q) > 0:
 			flt, f.faults[method] = &q[0], q[1:]
+		case f.forbidden[method] != "":
+			flt = &SlackFault{Code: f.forbidden[method]}
+		case f.inject != nil:
+			flt = f.inject(method)
 		}
 		var resp any
 		code := ""
-		if flt != nil && !flt.lose {
-			code = flt.code
-		} else {
+		switch {
+		case flt != nil && flt.HTTPStatus != 0:
+			code = http.StatusText(flt.HTTPStatus)
+		case flt != nil && !flt.LoseResponse:
+			code = flt.Code
+		default:
 			resp, code = h(v)
 			if ts, ok := resp.(postResult); ok && method != "chat.update" {
 				call.TS = ts.TS
 			}
 		}
 		call.Error = code
-		lost := flt != nil && flt.lose
+		lost := flt != nil && flt.LoseResponse && flt.HTTPStatus == 0
 		if lost && code == "" {
 			call.Error = codeResponseLost
 		}
@@ -298,8 +354,11 @@ func (f *Slack) handler(method string, h func(url.Values) (any, string)) http.Ha
 
 		w.Header().Set("Content-Type", "application/json")
 		switch {
-		case flt != nil && !flt.lose && flt.code == "ratelimited":
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(flt.retryAfter.Seconds()))))
+		case flt != nil && flt.HTTPStatus != 0:
+			w.WriteHeader(flt.HTTPStatus)
+			_, _ = w.Write([]byte(http.StatusText(flt.HTTPStatus)))
+		case flt != nil && !flt.LoseResponse && flt.Code == "ratelimited":
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(flt.RetryAfter.Seconds()))))
 			w.WriteHeader(http.StatusTooManyRequests)
 			_, _ = w.Write([]byte(`{"ok":false,"error":"ratelimited"}`))
 		case code != "":
@@ -494,7 +553,9 @@ func (f *Slack) list(url.Values) (any, string) {
 	}
 	var out []channel
 	for id, name := range f.chanName {
-		out = append(out, channel{ID: id, Name: name})
+		if !f.unlisted[id] {
+			out = append(out, channel{ID: id, Name: name})
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return map[string]any{"channels": out}, ""

@@ -3,6 +3,8 @@ package testenv
 import (
 	"context"
 	"errors"
+	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -131,5 +133,80 @@ func TestLoseResponseNextPostsButDoesNotAnswer(t *testing.T) {
 	}
 	if len(seen) != 2 || seen[0] != "chat.postMessage:response_lost" || seen[1] != "chat.postMessage:" {
 		t.Errorf("OnCall saw %v", seen)
+	}
+}
+
+func TestForbidUnlistedAndInjectedFaults(t *testing.T) {
+	f := NewSlack(t)
+	public := f.AddChannel("#alerts")
+	private := f.AddUnlistedChannel("#sec-private")
+	api := slackClient(f)
+	ctx := context.Background()
+
+	chans, _, err := api.GetConversationsContext(ctx, &slack.GetConversationsParameters{})
+	if err != nil || len(chans) != 1 || chans[0].ID != public {
+		t.Fatalf("conversations.list = %+v, %v; want only #alerts (%s)", chans, err, public)
+	}
+	ch, _, err := api.PostMessageContext(ctx, "#sec-private", slack.MsgOptionText("by name", false))
+	if err != nil || ch != private {
+		t.Fatalf("post to the unlisted channel = %s, %v; want accepted in %s", ch, err, private)
+	}
+
+	f.Forbid("conversations.list", "missing_scope")
+	for range 2 {
+		var se slack.SlackErrorResponse
+		if _, _, err := api.GetConversationsContext(ctx, &slack.GetConversationsParameters{}); !errors.As(err, &se) || se.Err != "missing_scope" {
+			t.Fatalf("forbidden listing: %v, want missing_scope every time", err)
+		}
+	}
+	f.Forbid("conversations.list", "")
+	if _, _, err := api.GetConversationsContext(ctx, &slack.GetConversationsParameters{}); err != nil {
+		t.Fatalf("listing after Forbid(\"\"): %v", err)
+	}
+
+	var n int
+	f.InjectFaults(func(method string) *SlackFault {
+		if method != "chat.postMessage" {
+			return nil
+		}
+		n++
+		switch n {
+		case 1:
+			return &SlackFault{HTTPStatus: http.StatusServiceUnavailable}
+		case 2:
+			return &SlackFault{Code: "ratelimited", RetryAfter: time.Second}
+		case 3:
+			return &SlackFault{LoseResponse: true}
+		}
+		return nil
+	})
+	f.FailNext("chat.postMessage", "is_archived") // queued faults come first
+	var se slack.SlackErrorResponse
+	if _, _, err := api.PostMessageContext(ctx, public, slack.MsgOptionText("x", false)); !errors.As(err, &se) || se.Err != "is_archived" {
+		t.Fatalf("queued fault: %v, want is_archived", err)
+	}
+	var sc slack.StatusCodeError
+	if _, _, err := api.PostMessageContext(ctx, public, slack.MsgOptionText("x", false)); !errors.As(err, &sc) || sc.Code != http.StatusServiceUnavailable {
+		t.Fatalf("injected 503: %v", err)
+	}
+	var rl *slack.RateLimitedError
+	if _, _, err := api.PostMessageContext(ctx, public, slack.MsgOptionText("x", false)); !errors.As(err, &rl) || rl.RetryAfter != time.Second {
+		t.Fatalf("injected 429: %v", err)
+	}
+	if _, _, err := api.PostMessageContext(ctx, public, slack.MsgOptionText("lost", false)); err == nil {
+		t.Fatal("injected lost answer: the post succeeded, want a transport error")
+	}
+	if _, _, err := api.PostMessageContext(ctx, public, slack.MsgOptionText("ok", false)); err != nil {
+		t.Fatalf("after the injected faults: %v", err)
+	}
+	if m := f.Messages(public); len(m) != 2 || m[0].Text != "lost" || m[1].Text != "ok" {
+		t.Errorf("messages %+v, want the lost-answer post and the last one", m)
+	}
+	var errs []string
+	for _, c := range f.Calls("chat.postMessage")[1:] {
+		errs = append(errs, c.Error)
+	}
+	if want := []string{"is_archived", "Service Unavailable", "ratelimited", "response_lost", ""}; !slices.Equal(errs, want) {
+		t.Errorf("recorded errors %q, want %q", errs, want)
 	}
 }

@@ -99,7 +99,10 @@ func (m *Main) Open(ctx context.Context) error {
 		if out == nil {
 			out = io.Discard
 		}
-		notifier = activities.NewConsole(out)
+		console := activities.NewConsole(out)
+		// Shows where Slack would put each incident.
+		console.Route = func(inc *incident.Incident) string { return slack.Channel(&m.Config.Slack, inc) }
+		notifier = console
 	}
 	m.worker = worker.New(m.Client, workflows.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: m.Config.Worker.MaxConcurrentActivities,
