@@ -22,11 +22,12 @@ type Console struct {
 	mu     sync.Mutex
 	posted map[string]incident.MessageRef // incident run → ref, for Find
 	seq    int
+	told   map[string]bool // incident runs whose context was printed
 }
 
 // NewConsole returns a console notifier writing to w.
 func NewConsole(w io.Writer) *Console {
-	return &Console{W: w, posted: map[string]incident.MessageRef{}}
+	return &Console{W: w, posted: map[string]incident.MessageRef{}, told: map[string]bool{}}
 }
 
 func (c *Console) Name() string { return "console" }
@@ -61,8 +62,41 @@ func (c *Console) Post(_ context.Context, inc *incident.Incident) (*incident.Mes
 }
 
 func (c *Console) Update(_ context.Context, ref incident.MessageRef, inc *incident.Incident) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	fmt.Fprintf(c.W, "   ↻ %s: %s, %d occurrence(s), last seen %s\n", inc.ID, inc.Status, inc.Occurrences, inc.LastSeen.Format(time.RFC3339))
+	// The context arrives after the announcement; print it once, when it does.
+	if key := consoleKey(inc); !c.told[key] && (!inc.Enrichment.Empty() || len(inc.CloudWatch) > 0) {
+		c.told[key] = true
+		for _, line := range ContextLines(inc) {
+			fmt.Fprintf(c.W, "   ⓘ %s\n", line)
+		}
+	}
 	return nil
+}
+
+// ContextLines is an incident's enrichment and CloudWatch summary as plain lines.
+func ContextLines(inc *incident.Incident) []string {
+	var out []string
+	if e := inc.Enrichment; !e.Empty() {
+		if o := e.Owner; o != nil {
+			out = append(out, strings.Join(strings.Fields("owner "+o.Team+" "+o.Channel+" "+o.Runbook), " "))
+		}
+		for _, h := range e.ThreatIntel {
+			out = append(out, fmt.Sprintf("threat intel: %s on %s (%s)", h.Indicator, h.Source, strings.Join(h.Tags, ", ")))
+		}
+		for _, g := range e.Geo {
+			out = append(out, fmt.Sprintf("geo: %s in %s AS%d %s", g.IP, orDash(g.CountryISO), g.ASN, g.ASOrg))
+		}
+	}
+	for _, m := range inc.CloudWatch {
+		flag := ""
+		if m.Anomalous {
+			flag = " ANOMALOUS"
+		}
+		out = append(out, fmt.Sprintf("cloudwatch: %s %g vs %g before, peak %g %s%s", m.Label, m.Window, m.Baseline, m.Peak, m.Sparkline, flag))
+	}
+	return out
 }
 
 func (c *Console) Event(_ context.Context, ref incident.MessageRef, inc *incident.Incident, ev Event) error {

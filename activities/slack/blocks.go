@@ -105,6 +105,13 @@ func Blocks(cfg *config.Slack, inc *incident.Incident) []slackapi.Block {
 		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn(truncate("*Correlation*\n"+escape(c), maxSection)), nil, nil))
 	}
 
+	if c := contextText(inc); c != "" {
+		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn(truncate("*Context*\n"+c, maxSection)), nil, nil))
+	}
+	if c := cloudWatchText(inc); c != "" {
+		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn(truncate("*CloudWatch*\n"+c, maxSection)), nil, nil))
+	}
+
 	if ctx := statusContext(inc); len(ctx) > 0 {
 		elems := make([]slackapi.MixedElement, len(ctx))
 		for i, t := range ctx {
@@ -357,4 +364,62 @@ func truncate(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// contextText is the enrichment, one line per fact, in mrkdwn.
+func contextText(inc *incident.Incident) string {
+	e := inc.Enrichment
+	if e.Empty() {
+		return ""
+	}
+	var lines []string
+	if o := e.Owner; o != nil {
+		line := "Owner: *" + escape(o.Team) + "*"
+		if o.Channel != "" {
+			line += " · " + escape(o.Channel)
+		}
+		if o.Runbook != "" {
+			line += " · <" + o.Runbook + "|runbook>"
+		}
+		lines = append(lines, line)
+	}
+	for _, h := range e.ThreatIntel {
+		lines = append(lines, fmt.Sprintf(":rotating_light: `%s` is on *%s* (%s) as %s", escape(h.Indicator), escape(h.Source),
+			escape(strings.Join(h.Tags, ", ")), escape(h.Match)))
+	}
+	for _, g := range e.Geo {
+		where := g.CountryISO
+		if g.Country != "" {
+			where = g.Country
+		}
+		if g.City != "" {
+			where = g.City + ", " + where
+		}
+		if g.ASN != 0 {
+			where += fmt.Sprintf(" · AS%d %s", g.ASN, g.ASOrg)
+		}
+		lines = append(lines, fmt.Sprintf("`%s`: %s", escape(g.IP), escape(where)))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// cloudWatchText is one line per metric: window against baseline, the
+// change, the peak and a sparkline, flagged when anomalous.
+func cloudWatchText(inc *incident.Incident) string {
+	var lines []string
+	for _, m := range inc.CloudWatch {
+		change := "new activity"
+		if m.ChangePct != nil {
+			change = fmt.Sprintf("%+.0f%%", *m.ChangePct)
+		} else if m.Window == 0 {
+			change = "quiet"
+		}
+		line := fmt.Sprintf("%s: %g (%s) vs %g before, peak %g `%s`", escape(m.Label), m.Window, escape(m.Stat), m.Baseline, m.Peak, m.Sparkline)
+		line += " " + change
+		if m.Anomalous {
+			line = ":warning: " + line + " *anomalous*"
+		}
+		lines = append(lines, line)
+	}
+	return strings.Join(lines, "\n")
 }

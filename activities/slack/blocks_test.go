@@ -264,3 +264,35 @@ func TestFallbackTextEscapes(t *testing.T) {
 		t.Errorf("FallbackText = %q, want %q (no accidental @channel)", got, want)
 	}
 }
+
+// The context a person on call reads first: owner and runbook, threat intel,
+// where the IP is, and what CloudWatch saw.
+func TestBlocksShowContext(t *testing.T) {
+	inc := sampleIncident()
+	pct := 1900.0
+	inc.Enrichment = &incident.Enrichment{
+		Owner:       &incident.Owner{Team: "secops", Channel: "#waf-alerts", Runbook: "https://runbooks.example.com/waf"},
+		Geo:         []incident.IPGeo{{IP: "203.0.113.200", Country: "Netherlands", CountryISO: "NL", ASN: 64510, ASOrg: "Demo Bulletproof Hosting"}},
+		ThreatIntel: []incident.ThreatHit{{Indicator: "203.0.113.200", Match: "203.0.113.192/27", Tags: []string{"scanner", "sqli"}, Source: "irflow-demo-feed"}},
+	}
+	inc.CloudWatch = []incident.MetricSummary{
+		{Label: "WAF blocked requests", Stat: "Sum", Window: 20, Baseline: 1, Peak: 60, ChangePct: &pct, Sparkline: "▁▁█", Anomalous: true},
+		{Label: "ALB 5xx", Stat: "Sum"},
+	}
+	text := allText(MustRender(t, &config.Slack{DefaultChannel: "#alerts"}, inc))
+	for _, want := range []string{
+		"*Context*\nOwner: *secops* · #waf-alerts · <https://runbooks.example.com/waf|runbook>",
+		":rotating_light: `203.0.113.200` is on *irflow-demo-feed* (scanner, sqli) as 203.0.113.192/27",
+		"`203.0.113.200`: Netherlands · AS64510 Demo Bulletproof Hosting",
+		"*CloudWatch*\n:warning: WAF blocked requests: 20 (Sum) vs 1 before, peak 60 `▁▁█` +1900% *anomalous*",
+		"ALB 5xx: 0 (Sum) vs 0 before, peak 0 `` quiet",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("blocks lack %q:\n%s", want, text)
+		}
+	}
+	// Without context there is no empty section.
+	if text := allText(MustRender(t, &config.Slack{DefaultChannel: "#alerts"}, sampleIncident())); strings.Contains(text, "*Context*") || strings.Contains(text, "*CloudWatch*") {
+		t.Errorf("empty context rendered:\n%s", text)
+	}
+}
