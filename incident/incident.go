@@ -56,15 +56,15 @@ type Incident struct {
 	// Message is where the incident was announced, so later notifications edit it.
 	Message *MessageRef `json:"message,omitempty"`
 	// CleanScans counts consecutive re-scans (or source clears) that found nothing.
-	CleanScans int       `json:"clean_scans"`
-	LastScan   *Scan     `json:"last_scan,omitempty"`
-	Previous   *RunRef   `json:"previous,omitempty"`
+	CleanScans int     `json:"clean_scans"`
+	LastScan   *Scan   `json:"last_scan,omitempty"`
+	Previous   *RunRef `json:"previous,omitempty"`
 	// Enrichment and CloudWatch are the context added after the announcement.
 	Enrichment *Enrichment     `json:"enrichment,omitempty"`
 	CloudWatch []MetricSummary `json:"cloudwatch,omitempty"`
 	Timeline   []Entry         `json:"timeline"`
-	ArchiveURL string    `json:"archive_url,omitempty"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	ArchiveURL string          `json:"archive_url,omitempty"`
+	UpdatedAt  time.Time       `json:"updated_at"`
 }
 
 // MessageRef points at the notification that announced an incident (a Slack
