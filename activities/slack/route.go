@@ -4,8 +4,6 @@
 package slack
 
 import (
-	"strings"
-
 	"github.com/irflow/irflow/incident"
 	"github.com/irflow/irflow/internal/config"
 )
@@ -13,7 +11,7 @@ import (
 // matches reports whether the route applies to inc.
 func matches(m config.RouteMatch, inc *incident.Incident) bool {
 	a := inc.Alert
-	if !glob(m.Rule, a.Rule) || !glob(m.Category, a.Category) || !glob(m.Env, a.Env) {
+	if !incident.Glob(m.Rule, a.Rule) || !incident.Glob(m.Category, a.Category) || !incident.Glob(m.Env, a.Env) {
 		return false
 	}
 	if m.Severity != "" {
@@ -30,37 +28,6 @@ func matches(m config.RouteMatch, inc *incident.Incident) bool {
 		}
 	}
 	return true
-}
-
-// glob matches s against pattern with * (any run) and ? (one rune), ignoring
-// case; an empty pattern matches anything.
-func glob(pattern, s string) bool {
-	if pattern == "" {
-		return true
-	}
-	p, t := []rune(strings.ToLower(pattern)), []rune(strings.ToLower(s))
-	// Iterative wildcard match with backtracking to the last star.
-	pi, ti, star, mark := 0, 0, -1, 0
-	for ti < len(t) {
-		switch {
-		case pi < len(p) && (p[pi] == '?' || p[pi] == t[ti]):
-			pi++
-			ti++
-		case pi < len(p) && p[pi] == '*':
-			star, mark = pi, ti
-			pi++
-		case star >= 0:
-			pi = star + 1
-			mark++
-			ti = mark
-		default:
-			return false
-		}
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
 }
 
 // Channel returns the channel for inc: the first matching route's, else the
