@@ -316,9 +316,12 @@ func TestCloudFormationArchiveAndIAM(t *testing.T) {
 		}
 	}
 	want := map[string]string{
-		"s3:PutObject":             `{"Fn::Sub":"${ArchiveBucket.Arn}/${ArchivePrefix}/*"}`,
-		"sns:Publish":              `{"Ref":"PagingTopicArns"}`,
-		"cloudwatch:GetMetricData": `"*"`, // GetMetricData has no resource-level permissions
+		"s3:PutObject":              `{"Fn::Sub":"${ArchiveBucket.Arn}/${ArchivePrefix}/*"}`,
+		"sns:Publish":               `{"Ref":"PagingTopicArns"}`,
+		"cloudwatch:GetMetricData":  `"*"`, // GetMetricData has no resource-level permissions
+		"cloudwatch:DescribeAlarms": `{"Fn::Sub":"arn:${AWS::Partition}:cloudwatch:*:${AWS::AccountId}:alarm:*"}`,
+		// Lambda re-scan hooks: functions named irflow-rescan-* (docs/context.md).
+		"lambda:InvokeFunction": `{"Fn::Sub":"arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:irflow-rescan-*"}`,
 	}
 	for action, res := range want {
 		if grants[action] != res {
