@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,25 +27,7 @@ func TestMain(m *testing.M) {
 	testenv.Run(m)
 }
 
-// syncBuffer collects a child's stdout while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func startWorker(t *testing.T, env []string, out *syncBuffer) *exec.Cmd {
+func startWorker(t *testing.T, env []string, out *testenv.Buffer) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), append(env, "IRFLOW_WORKER_CHILD=1")...)
@@ -90,7 +70,7 @@ incident:
 		"IRFLOW_ARCHIVE_URL=file://" + filepath.Join(dir, "archive"),
 	}
 
-	var first, second syncBuffer
+	var first, second testenv.Buffer
 	w1 := startWorker(t, env, &first)
 	ic := client.New(c, "default")
 	ctx := context.Background()

@@ -1,12 +1,10 @@
 package slack_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,26 +15,8 @@ import (
 	"github.com/irflow/irflow/internal/testenv"
 )
 
-// syncBuffer is a log sink tests read while the notifier writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // loggedNotifier is MustNotifier with its log kept for the test to read.
-func loggedNotifier(tb testing.TB, fake *testenv.Slack, mutate ...func(*config.Slack)) (*slack.Notifier, *syncBuffer) {
+func loggedNotifier(tb testing.TB, fake *testenv.Slack, mutate ...func(*config.Slack)) (*slack.Notifier, *testenv.Buffer) {
 	tb.Helper()
 	cfg := config.Slack{
 		Token: "xoxb-test", APIURL: fake.URL(), DefaultChannel: "#alerts",
@@ -49,7 +29,7 @@ func loggedNotifier(tb testing.TB, fake *testenv.Slack, mutate ...func(*config.S
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	var log syncBuffer
+	var log testenv.Buffer
 	n, err := slack.New(cfg, slack.WithLogger(slog.New(slog.NewTextHandler(&log, nil))))
 	if err != nil {
 		tb.Fatal(err)

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,24 +18,6 @@ import (
 	"github.com/irflow/irflow/internal/devstack"
 	"github.com/irflow/irflow/internal/testenv"
 )
-
-// syncBuffer is the banner and console notifier output, read while written.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -67,7 +48,7 @@ func TestDevRunsTheWholeSystemAndCloses(t *testing.T) {
 		testenv.Missing(t, "%v", err)
 	}
 	home := t.TempDir()
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	m := newMain(t, home, out)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
