@@ -172,7 +172,16 @@ func NewServer(cfg Config, inc Incidents, logger *slog.Logger) (*Server, error) 
 		writeJSON(c.w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.route(route{path: "/readyz", name: "readyz", method: http.MethodGet}, s.handleReady)
-	s.mux.Handle("/metrics", s.instrument("metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{Registry: cfg.Registry})))
+	metrics := promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{Registry: cfg.Registry})
+	s.mux.Handle("/metrics", s.instrument("metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Scrapers GET; anything else is not a scrape (the HTTP fuzzer found POST answered 200).
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, incident.Errorf(codeMethod, "method %s not allowed, use GET", r.Method), nil)
+			return
+		}
+		metrics.ServeHTTP(w, r)
+	})))
 	s.mux.Handle("/", s.instrument("unknown", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, incident.Errorf(codeRouteNotFound, "no route for %s %s", r.Method, r.URL.Path), nil)
 	})))
