@@ -16,7 +16,7 @@ include mk/python.mk
 .PHONY: build run test test-go fuzz bench vet fmt-check clean help
 
 help:
-	@echo "make run    start Temporal (Web UI :8233), the worker and the ingress on embedded defaults"
+	@echo "make run    start Temporal (Web UI :8233), OpenSearch with demo logs, moto, the worker and the ingress"
 	@echo "make test   vet, gofmt check, every Go test (real Temporal dev server), short fuzz runs"
 	@echo "make bench  measured figures as JSON (BENCH=incident,ingress,slack,rules to pick sections)"
 	@echo "make build  bin/starter, bin/worker, bin/temporal"
@@ -38,7 +38,7 @@ bin/temporal:
 	@GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_VERSION)
 	@$(BIN)/temporal --version
 
-run: build opensearch-jars
+run: build opensearch-jars venv
 	$(BIN)/starter dev
 
 vet:
