@@ -18,7 +18,7 @@ include mk/python.mk
 help:
 	@echo "make run    start Temporal (Web UI :8233), OpenSearch with demo logs, moto, the worker and the ingress"
 	@echo "make test   vet, gofmt check, every Go test (real Temporal dev server), short fuzz runs"
-	@echo "make bench  measured figures as JSON (BENCH=incident,ingress,slack,rules to pick sections)"
+	@echo "make bench  measured figures as JSON (BENCH=ingress,incident,incident-storm,rules,slack,enrich,context to pick sections)"
 	@echo "make build  bin/starter, bin/worker, bin/temporal"
 
 build: bin/starter bin/worker bin/temporal
@@ -79,7 +79,7 @@ fuzz:
 	  done; \
 	done
 
-# BENCH=incident,ingress,slack,rules picks sections; all run by default.
+# BENCH=ingress,incident,incident-storm,rules,slack,enrich,context picks sections; all run by default.
 bench: bin/temporal opensearch-jars venv
 	@echo "==> make bench: figures as JSON on stdout (progress on stderr)" >&2
 	@$(GO) run ./bench
