@@ -6,14 +6,16 @@ package devstack
 import (
 	"context"
 	"fmt"
-	"github.com/irflow/irflow/internal/checkout"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
+
+	"github.com/irflow/irflow/internal/checkout"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
@@ -66,10 +68,12 @@ type TemporalOptions struct {
 
 // Temporal is a running dev server.
 type Temporal struct {
-	Address string
-	UIURL   string
-	cmd     *exec.Cmd
-	done    chan error
+	Address  string
+	UIURL    string
+	cmd      *exec.Cmd
+	exited   chan struct{} // closed when the process has exited
+	exitErr  error
+	stopOnce sync.Once
 }
 
 // DevServerArgs are the flags irflow passes to `temporal server start-dev`:
@@ -105,9 +109,9 @@ func StartTemporal(ctx context.Context, o TemporalOptions) (*Temporal, error) {
 	t := &Temporal{
 		Address: fmt.Sprintf("127.0.0.1:%d", o.Port),
 		UIURL:   fmt.Sprintf("http://127.0.0.1:%d", o.UIPort),
-		cmd:     cmd, done: make(chan error, 1),
+		cmd:     cmd, exited: make(chan struct{}),
 	}
-	go func() { t.done <- cmd.Wait() }()
+	go func() { t.exitErr = cmd.Wait(); close(t.exited) }()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		c, err := client.DialContext(ctx, client.Options{HostPort: t.Address, Logger: quiet{}})
@@ -119,8 +123,8 @@ func StartTemporal(ctx context.Context, o TemporalOptions) (*Temporal, error) {
 			}
 		}
 		select {
-		case werr := <-t.done:
-			return nil, fmt.Errorf("temporal dev server exited during start (%v); see its log", werr)
+		case <-t.exited:
+			return nil, fmt.Errorf("temporal dev server exited during start (%v; is port %d or %d taken?); see its log", t.exitErr, o.Port, o.UIPort)
 		case <-ctx.Done():
 			t.Stop()
 			return nil, ctx.Err()
@@ -133,18 +137,21 @@ func StartTemporal(ctx context.Context, o TemporalOptions) (*Temporal, error) {
 	}
 }
 
-// Stop asks the server to stop, and kills it if it has not within 10 s.
+// Stop asks the server to stop, and kills it if it has not within 10 s. A
+// second Stop (a test's cleanup after a failed restart) returns at once.
 func (t *Temporal) Stop() error {
 	if t.cmd.Process == nil {
 		return nil
 	}
-	_ = t.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-t.done:
-	case <-time.After(10 * time.Second):
-		_ = t.cmd.Process.Kill()
-		<-t.done
-	}
+	t.stopOnce.Do(func() {
+		_ = t.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-t.exited:
+		case <-time.After(10 * time.Second):
+			_ = t.cmd.Process.Kill()
+			<-t.exited
+		}
+	})
 	return nil
 }
 
