@@ -24,10 +24,15 @@ import (
 // demoSeed is the demo log feed's seed; the metrics are computed from the same logs.
 const demoSeed = 1
 
-// demoOwners map the demo indices to the teams that would answer for them.
+// demoOwners map the demo rules (by name; sweep alerts from aggregations
+// carry no index) and demo log indices to the teams that would answer.
 var demoOwners = []config.OwnerRule{
+	{Match: config.OwnerMatch{Rule: "waf-*"}, Team: "secops", Channel: "#waf-alerts", Runbook: "https://runbooks.example.com/waf-block-burst"},
 	{Match: config.OwnerMatch{Index: "waf-logs-*"}, Team: "secops", Channel: "#waf-alerts", Runbook: "https://runbooks.example.com/waf-block-burst"},
+	{Match: config.OwnerMatch{Category: "auth"}, Team: "identity", Runbook: "https://runbooks.example.com/login-abuse"},
+	{Match: config.OwnerMatch{Rule: "fe-*"}, Team: "web-frontend", Runbook: "https://runbooks.example.com/frontend-errors"},
 	{Match: config.OwnerMatch{Index: "us-fe-*"}, Team: "web-frontend", Runbook: "https://runbooks.example.com/frontend-errors"},
+	{Match: config.OwnerMatch{Rule: "be-*"}, Team: "backend", Runbook: "https://runbooks.example.com/backend-5xx"},
 	{Match: config.OwnerMatch{Index: "uc-be-*"}, Team: "backend", Runbook: "https://runbooks.example.com/backend-5xx"},
 }
 
