@@ -36,6 +36,9 @@ type Alert struct {
 	// ExternalID is the sender's own identity for the alert (Alertmanager's
 	// fingerprint, an alarm ARN). It joins the fingerprint when set.
 	ExternalID string `json:"external_id,omitempty"`
+	// Channel is the Slack channel the alert asks for (a rule's
+	// slack_channel_override); it wins over the configured routes.
+	Channel string `json:"channel,omitempty"`
 }
 
 // Link is a URL a person may want next to the alert: a dashboard, a runbook.
@@ -43,6 +46,19 @@ type Link struct {
 	Title string `json:"title"`
 	URL   string `json:"url"`
 }
+
+// Slack's channel names (lowercase letters, digits, - and _, at most 80,
+// with or without #) and channel IDs (C…, G…).
+var (
+	channelName = regexp.MustCompile(`^#?[a-z0-9][a-z0-9_-]{0,79}$`)
+	channelID   = regexp.MustCompile(`^[CG][A-Z0-9]{6,}$`)
+)
+
+// ValidChannel reports whether s is a Slack channel name or ID.
+func ValidChannel(s string) bool { return channelID.MatchString(s) || channelName.MatchString(s) }
+
+// IsChannelID reports whether s is a Slack channel ID (C…, G…) rather than a name.
+func IsChannelID(s string) bool { return channelID.MatchString(s) }
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 _.:/@+-]*$`)
 
@@ -84,6 +100,9 @@ func (a *Alert) validate(prefix string) error {
 		case !namePattern.MatchString(f.value):
 			return bad(f.name, "%q has characters outside letters, digits, space and _.:/@+-", f.value)
 		}
+	}
+	if a.Channel != "" && !ValidChannel(a.Channel) {
+		return bad("channel", "%q is not a Slack channel name (#lowercase-name) or ID", a.Channel)
 	}
 	if a.Severity != SeverityUnknown && !a.Severity.Valid() {
 		return bad("severity", "unknown severity %d", int(a.Severity))

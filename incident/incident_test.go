@@ -96,6 +96,7 @@ func TestDecodeAlertsErrorsNameTheField(t *testing.T) {
 		{`[{"source":"x","rule":"y"},{"source":"x","rule":"y"},{"source":"x","rule":"y"},{"source":"x"}]`, "alerts[3].rule: required"},
 		{`{"source":"x","rule":"y","severity":"sev1"}`, `severity: unknown severity "sev1"`},
 		{`{"source":"x","rule":"y","occurrences":3}`, "occurrences: unknown field"},
+		{`{"source":"x","rule":"y","channel":"WAF Alerts"}`, `channel: "WAF Alerts" is not a Slack channel name`},
 		{`{"source":"x","rule":"y","query_key":{"a":1}}`, "query_key: want string, got number"},
 		{`{"source":"x","rule":"y","links":[{"title":"t","url":"javascript:alert(1)"}]}`, "links[0].url: must be an http or https URL"},
 		{`{"source":"x","rule":"bad\nname"}`, `rule: "bad\nname" has characters outside`},

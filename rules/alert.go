@@ -38,7 +38,7 @@ func MatchAlert(r *Rule, m Match) incident.Alert {
 	a := incident.Alert{
 		Source: AlertSource, Rule: r.Name, Env: r.Env, Category: r.Category, Severity: sev,
 		Title: truncateText(subject, incident.MaxTextLen-3), Summary: truncateText(text, incident.MaxTextLen-3),
-		QueryKey: QueryKeyValues(r, m.Key), Fields: m.Fields, Time: m.Time,
+		QueryKey: QueryKeyValues(r, m.Key), Fields: m.Fields, Time: m.Time, Channel: r.SlackChannel,
 	}
 	return a
 }

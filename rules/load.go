@@ -386,12 +386,21 @@ func init() {
 		"severity":               setSeverity,
 		"slack_channel_override": func(r *Rule, o optValue, name string) error {
 			l, err := asStrings(o, name)
-			if err == nil && len(l) > 0 {
+			if err != nil {
+				return err
+			}
+			// ElastAlert2 posts to every listed channel; irflow announces an
+			// incident once, in one channel, so a list of several is refused.
+			switch {
+			case len(l) > 1:
+				return o.errf(name, "not supported with %d channels (irflow announces an incident once, in one channel)", len(l))
+			case len(l) == 1 && !incident.ValidChannel(l[0]):
+				return o.errf(name, "%q is not a Slack channel name (#lowercase-name) or ID", l[0])
+			case len(l) == 1:
 				r.SlackChannel = l[0]
 			}
-			return err
+			return nil
 		},
-		"sns_topic_arn": str(func(r *Rule) *string { return &r.SNSTopicARN }),
 	}
 }
 

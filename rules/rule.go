@@ -109,9 +109,9 @@ type Rule struct {
 	Env         string `json:"env,omitempty"`
 	Severity    string `json:"severity,omitempty"`
 
-	// Routing hints taken from ElastAlert2 alerter options.
+	// SlackChannel is slack_channel_override: the rule's incidents are
+	// announced there, ahead of the configured routes.
 	SlackChannel string `json:"slack_channel,omitempty"`
-	SNSTopicARN  string `json:"sns_topic_arn,omitempty"`
 	// Ignored lists accepted ElastAlert2 options irflow does not act on (alerters
 	// and the like), sorted, so the CLI can say so.
 	Ignored []string `json:"ignored,omitempty"`

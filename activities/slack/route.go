@@ -30,9 +30,13 @@ func matches(m config.RouteMatch, inc *incident.Incident) bool {
 	return true
 }
 
-// Channel returns the channel for inc: the first matching route's, else the
-// section's default_channel.
+// Channel returns the channel for inc: the alert's own channel when it names
+// one, else the first matching route's, else the section's default_channel.
 func Channel(c *config.Slack, inc *incident.Incident) string {
+	// The alert's own channel (a rule's slack_channel_override) comes first.
+	if ch := inc.Alert.Channel; ch != "" {
+		return ch
+	}
 	for _, r := range c.Routes {
 		if matches(r.Match, inc) {
 			return r.Channel

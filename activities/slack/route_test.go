@@ -194,3 +194,16 @@ func TestConsoleShowsTheRoutedChannel(t *testing.T) {
 		t.Errorf("ref %+v, printed %q; want #5xx-error-logs", ref, out.String())
 	}
 }
+
+// A rule's slack_channel_override reaches the alert and wins over the routes.
+func TestAlertChannelWinsOverRoutes(t *testing.T) {
+	cfg := config.Default().Slack
+	inc := alertInc("waf-sqli-burst", "waf", incident.SeverityHigh)
+	if got := Channel(&cfg, inc); got != "#waf-alerts" {
+		t.Fatalf("routed to %s, want #waf-alerts by the default routes", got)
+	}
+	inc.Alert.Channel = "#secops-oncall"
+	if got := Channel(&cfg, inc); got != "#secops-oncall" {
+		t.Fatalf("routed to %s, want the alert's own #secops-oncall", got)
+	}
+}

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/irflow/irflow/incident"
@@ -71,17 +70,12 @@ type RouteMatch struct {
 	Env      string `yaml:"env" json:"env,omitempty"`
 }
 
-// channelPattern accepts "#name", "name" (Slack's rules: lowercase letters,
+// validChannel accepts "#name", "name" (Slack's rules: lowercase letters,
 // digits, - and _, at most 80) and channel IDs (C…, G…).
-var (
-	channelName = regexp.MustCompile(`^#?[a-z0-9][a-z0-9_-]{0,79}$`)
-	channelID   = regexp.MustCompile(`^[CG][A-Z0-9]{6,}$`)
-)
-
-func validChannel(s string) bool { return channelID.MatchString(s) || channelName.MatchString(s) }
+func validChannel(s string) bool { return incident.ValidChannel(s) }
 
 // IsChannelID reports whether s is a Slack channel ID (C…, G…) rather than a name.
-func IsChannelID(s string) bool { return channelID.MatchString(s) }
+func IsChannelID(s string) bool { return incident.IsChannelID(s) }
 
 // Validate checks the config, naming the field: "slack.routes[2].match.severity: ...".
 func (c *Slack) Validate() error {
