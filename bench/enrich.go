@@ -7,8 +7,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -21,7 +19,6 @@ import (
 	"github.com/irflow/irflow/internal/config"
 	"github.com/irflow/irflow/internal/demologs"
 	"github.com/irflow/irflow/internal/devstack"
-	"github.com/irflow/irflow/internal/workerapp"
 	"github.com/irflow/irflow/workflows"
 )
 
@@ -147,29 +144,12 @@ func benchContextLatency(e *env) (map[string]any, error) {
 			os.Setenv(k, v)
 		}
 	}
-	benchCfg := e.worker.Config
-	withContext := benchCfg
+	withContext := e.benchCfg
 	withContext.Enrich = config.Enrich{GeoIPDB: db, ThreatIntel: []string{list}}
 	withContext.Enrich.SetDefaults()
 	withContext.CloudWatch = config.CloudWatch{Enabled: true, Region: demologs.DemoRegion, Endpoint: moto.URL, Metrics: demologs.DemoMetricRules()}
 	withContext.CloudWatch.SetDefaults()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	swap := func(cfg config.Config) error {
-		if err := e.worker.Close(); err != nil {
-			return err
-		}
-		w := &workerapp.Main{Config: cfg, Client: e.c, Notifier: notifier{e.arr}, Logger: quiet}
-		if err := w.Open(e.ctx); err != nil {
-			return err
-		}
-		e.worker = w
-		return nil
-	}
-	defer func() {
-		if err := swap(benchCfg); err != nil {
-			progress("reopen the bench worker: %v", err)
-		}
-	}()
+	defer e.restoreWorker()
 	measure := func(tag string, n int) ([]time.Duration, error) {
 		var out []time.Duration
 		for i := range n {
@@ -193,7 +173,7 @@ func benchContextLatency(e *env) (map[string]any, error) {
 	var off, on []time.Duration
 	for round := range 3 {
 		progress("context latency round %d: 40 alerts with context off, 40 with it on", round+1)
-		if err := swap(benchCfg); err != nil {
+		if err := e.useWorker(e.benchCfg, notifier{e.arr}); err != nil {
 			return nil, err
 		}
 		d, err := measure(fmt.Sprintf("off%d", round), 40)
@@ -201,7 +181,7 @@ func benchContextLatency(e *env) (map[string]any, error) {
 			return nil, err
 		}
 		off = append(off, d...)
-		if err := swap(withContext); err != nil {
+		if err := e.useWorker(withContext, notifier{e.arr}); err != nil {
 			return nil, err
 		}
 		d, err = measure(fmt.Sprintf("on%d", round), 40)

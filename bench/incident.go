@@ -8,8 +8,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -22,7 +20,6 @@ import (
 
 	"github.com/irflow/irflow/activities"
 	"github.com/irflow/irflow/incident"
-	"github.com/irflow/irflow/internal/workerapp"
 	"github.com/irflow/irflow/workflows"
 )
 
@@ -219,32 +216,20 @@ func benchIncidentStorm(e *env) (map[string]any, error) {
 	const alerts, senders, perRun = 10000, 50, 500
 	const callTime = 10 * time.Second
 	progress("stopping the bench worker; starting one whose notifier takes %s per call (max_signals_per_run %d)", callTime, perRun)
-	benchCfg := e.worker.Config
-	if err := e.worker.Close(); err != nil {
-		return nil, err
-	}
-	cfg := benchCfg
+	cfg := e.benchCfg
 	cfg.Incident.MaxSignalsPerRun = perRun
 	cfg.Incident.RescanInterval = 0
 	cfg.Archive.URL = "file://" + filepath.Join(e.home, "archive-storm")
 	slow := newSlowNotifier(callTime)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sw := &workerapp.Main{Config: cfg, Client: e.c, Notifier: slow, Logger: quiet}
-	if err := sw.Open(e.ctx); err != nil {
-		return nil, err
-	}
 	alert := incident.Alert{Source: "bench", Rule: "storm " + e.runID, Env: "bench", Severity: incident.SeverityHigh}
 	id := workflows.IncidentWorkflowID(incident.Fingerprint(alert))
 	defer func() {
-		_ = sw.Close()
 		_ = e.c.TerminateWorkflow(context.Background(), id, "", "bench over")
-		w := &workerapp.Main{Config: benchCfg, Client: e.c, Notifier: notifier{e.arr}, Logger: quiet}
-		if err := w.Open(e.ctx); err != nil {
-			progress("reopen the bench worker: %v", err)
-			return
-		}
-		e.worker = w
+		e.restoreWorker()
 	}()
+	if err := e.useWorker(cfg, slow); err != nil {
+		return nil, err
+	}
 
 	progress("storm: %d alerts from %d senders into %s", alerts, senders, id)
 	var next, ok, failed atomic.Int64

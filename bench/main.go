@@ -163,6 +163,33 @@ type env struct {
 	ic     *client.Client
 	arr    *arrivals
 	worker *workerapp.Main
+	// benchCfg is the bench worker's config, which restoreWorker runs again.
+	benchCfg config.Config
+}
+
+// useWorker stops the env's worker and starts one with cfg and n in its
+// place: every worker polls the same task queue, so only one may run.
+func (e *env) useWorker(cfg config.Config, n activities.Notifier) error {
+	if e.worker != nil {
+		if err := e.worker.Close(); err != nil {
+			return err
+		}
+		e.worker = nil
+	}
+	w := &workerapp.Main{Config: cfg, Client: e.c, Notifier: n, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := w.Open(e.ctx); err != nil {
+		return err
+	}
+	e.worker = w
+	return nil
+}
+
+// restoreWorker puts the bench worker (bench config and notifier) back, for
+// the sections that follow one that swapped it.
+func (e *env) restoreWorker() {
+	if err := e.useWorker(e.benchCfg, notifier{e.arr}); err != nil {
+		progress("reopen the bench worker: %v", err)
+	}
 }
 
 // section measures one group of figures, in its own file.
@@ -238,7 +265,7 @@ func run() error {
 		return err
 	}
 	defer w.Close()
-	e := &env{ctx: ctx, home: home, runID: time.Now().Format("150405"), srv: srv, c: c, ic: client.New(c, "default"), arr: arr, worker: w}
+	e := &env{ctx: ctx, home: home, runID: time.Now().Format("150405"), srv: srv, c: c, ic: client.New(c, "default"), arr: arr, worker: w, benchCfg: cfg}
 
 	out := map[string]any{
 		"machine": map[string]any{"cpus": runtime.NumCPU(), "go": runtime.Version(), "temporal_cli": devstack.TemporalVersion, "sqlite": "wal, synchronous=normal"},

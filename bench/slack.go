@@ -22,7 +22,6 @@ import (
 	"github.com/irflow/irflow/incident"
 	"github.com/irflow/irflow/internal/config"
 	"github.com/irflow/irflow/internal/testenv"
-	"github.com/irflow/irflow/internal/workerapp"
 	"github.com/irflow/irflow/workflows"
 )
 
@@ -59,32 +58,20 @@ func benchSlack(e *env) (map[string]any, error) {
 	}
 
 	progress("stopping the bench worker; starting a worker with the Slack notifier (notify_interval 1s)")
-	benchCfg := e.worker.Config
-	if err := e.worker.Close(); err != nil {
-		return nil, err
-	}
-	cfg := benchCfg
+	cfg := e.benchCfg
 	cfg.Slack = scfg
 	cfg.Incident.NotifyInterval = config.Duration(time.Second)
 	cfg.Archive.URL = "file://" + filepath.Join(e.home, "archive-slack")
-	sw := &workerapp.Main{Config: cfg, Client: e.c, Notifier: n, Logger: quiet}
-	if err := sw.Open(e.ctx); err != nil {
-		return nil, err
-	}
 	var started []string
 	defer func() {
-		_ = sw.Close()
 		for _, id := range started {
 			_ = e.c.TerminateWorkflow(context.Background(), id, "", "bench over")
 		}
-		// Later sections get a bench-notifier worker again.
-		w := &workerapp.Main{Config: benchCfg, Client: e.c, Notifier: notifier{e.arr}, Logger: quiet}
-		if err := w.Open(e.ctx); err != nil {
-			progress("reopen the bench worker: %v", err)
-			return
-		}
-		e.worker = w
+		e.restoreWorker() // later sections get a bench-notifier worker again
 	}()
+	if err := e.useWorker(cfg, n); err != nil {
+		return nil, err
+	}
 
 	send := func(a incident.Alert, count int) (string, error) {
 		res, err := e.ic.Send(e.ctx, workflows.Occurrence{Count: count, Alert: a})
