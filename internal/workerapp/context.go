@@ -51,6 +51,8 @@ func (m *Main) contextDeps(ctx context.Context) (*enrich.Enricher, *activities.C
 	return e, cw, hooks, nil
 }
 
+// loadAWS is the usual AWS config (env, profiles, task role), in region when
+// a section names one. Archive, pager, CloudWatch and Lambda clients share it.
 func loadAWS(ctx context.Context, region string) (aws.Config, error) {
 	var opts []func(*awsconfig.LoadOptions) error
 	if region != "" {

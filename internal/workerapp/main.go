@@ -14,7 +14,6 @@ import (
 	"github.com/irflow/irflow/activities/enrich"
 	"github.com/irflow/irflow/rules"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -251,11 +250,7 @@ func (m *Main) pager(ctx context.Context) (*sns.Client, error) {
 	if !need {
 		return nil, nil
 	}
-	var opts []func(*awsconfig.LoadOptions) error
-	if r := m.Config.SNS.Region; r != "" {
-		opts = append(opts, awsconfig.WithRegion(r))
-	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	awsCfg, err := loadAWS(ctx, m.Config.SNS.Region)
 	if err != nil {
 		return nil, fmt.Errorf("escalation pages SNS: load AWS config: %w", err)
 	}
@@ -275,11 +270,7 @@ func NewStore(ctx context.Context, a config.Archive) (activities.Store, error) {
 	if loc.Scheme == "file" {
 		return activities.FileStore{Dir: loc.Where}, nil
 	}
-	var opts []func(*awsconfig.LoadOptions) error
-	if a.S3.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(a.S3.Region))
-	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	awsCfg, err := loadAWS(ctx, a.S3.Region)
 	if err != nil {
 		return nil, fmt.Errorf("archive: load AWS config: %w", err)
 	}
