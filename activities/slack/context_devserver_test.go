@@ -3,16 +3,13 @@ package slack_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/irflow/irflow/activities/slack"
 	"github.com/irflow/irflow/incident"
-	"github.com/irflow/irflow/internal/client"
 	"github.com/irflow/irflow/internal/config"
 	"github.com/irflow/irflow/internal/demologs"
 	"github.com/irflow/irflow/internal/testenv"
@@ -35,20 +32,10 @@ func TestKnownBadIPShowsItsTags(t *testing.T) {
 	fake := testenv.NewSlack(t)
 	fake.AddChannel("#alerts")
 	fake.AddChannel("#waf-alerts")
-	scfg := config.Default().Slack
-	scfg.Token, scfg.APIURL = "xoxb-e2e", fake.URL()
-	n, err := slack.New(scfg, slack.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := testenv.Client(t)
-	testenv.Worker(t, c, func(m *workerapp.Main) {
-		m.Config.Slack = scfg
+	c, ic := slackWorker(t, fake, func(m *workerapp.Main) {
 		m.Config.Enrich.GeoIPDB, m.Config.Enrich.ThreatIntel = db, []string{list}
 		m.Config.Incident.NotifyInterval = config.Duration(time.Second)
-		m.Notifier = n
 	})
-	ic := client.New(c, "default")
 	res, err := ic.Send(context.Background(), workflows.Occurrence{Count: 1, Alert: incident.Alert{
 		Source: "rules", Rule: "waf-sqli-burst", Env: "prod", Category: "waf", Severity: incident.SeverityHigh,
 		QueryKey: map[string]string{"client_ip": "203.0.113.211", "test": strconv.FormatInt(time.Now().UnixNano(), 36)},

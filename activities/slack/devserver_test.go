@@ -40,6 +40,27 @@ import (
 
 func TestMain(m *testing.M) { testenv.Run(m) }
 
+// slackWorker runs the real worker on the dev server with the real Slack
+// notifier pointed at fake (default routes), after edit if given.
+func slackWorker(t *testing.T, fake *testenv.Slack, edit func(*workerapp.Main)) (temporalclient.Client, *client.Client) {
+	t.Helper()
+	scfg := config.Default().Slack
+	scfg.Token, scfg.APIURL = "xoxb-test", fake.URL()
+	n, err := slack.New(scfg, slack.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testenv.Client(t)
+	testenv.Worker(t, c, func(m *workerapp.Main) {
+		m.Config.Slack = scfg
+		m.Notifier = n
+		if edit != nil {
+			edit(m)
+		}
+	})
+	return c, client.New(c, "default")
+}
+
 // EnvSlackSoak runs the long storm soak instead of the short one.
 const EnvSlackSoak = "IRFLOW_SLACK_SOAK"
 
@@ -122,20 +143,10 @@ func TestStormMessageKeepsUp(t *testing.T) {
 	fake.RateLimitNext("chat.postMessage", time.Second)
 	fake.LoseResponseNext("chat.postMessage")
 
-	scfg := config.Default().Slack
-	scfg.Token, scfg.APIURL = "xoxb-soak", fake.URL()
-	n, err := slack.New(scfg, slack.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := testenv.Client(t)
-	testenv.Worker(t, c, func(m *workerapp.Main) {
-		m.Config.Slack = scfg
+	c, ic := slackWorker(t, fake, func(m *workerapp.Main) {
 		m.Config.Incident.NotifyInterval = config.Duration(plan.interval)
 		m.Config.Incident.MaxSignalsPerRun = plan.maxSignalsPerRun
-		m.Notifier = n
 	})
-	ic := client.New(c, "default")
 	ctx := context.Background()
 	alert := incident.Alert{
 		Source: "rules", Rule: "api 5xx storm", Env: "prod", Service: "api", Severity: incident.SeverityHigh,
@@ -430,18 +441,7 @@ func TestAnnouncedWithoutChannelListing(t *testing.T) {
 	fake.AddChannel("#alerts")
 	fake.AddChannel(channel)
 	fake.Forbid("conversations.list", "missing_scope")
-	scfg := config.Default().Slack
-	scfg.Token, scfg.APIURL = "xoxb-e2e", fake.URL()
-	n, err := slack.New(scfg, slack.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := testenv.Client(t)
-	testenv.Worker(t, c, func(m *workerapp.Main) {
-		m.Config.Slack = scfg
-		m.Notifier = n
-	})
-	ic := client.New(c, "default")
+	c, ic := slackWorker(t, fake, nil)
 	res, err := ic.Send(context.Background(), workflows.Occurrence{Count: 1, Alert: incident.Alert{
 		Source: "rules", Rule: "be-5xx-burst-per-namespace", Env: "prod", Severity: incident.SeverityHigh,
 		QueryKey: map[string]string{"test": t.Name() + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)},
