@@ -41,6 +41,25 @@ type Alert struct {
 	Channel string `json:"channel,omitempty"`
 }
 
+// Field reads one of the alert's fields: the key itself (shippers and
+// ElastAlert2 write flat dotted keys), else a dotted path into nested objects.
+func (a *Alert) Field(path string) (any, bool) {
+	if v, ok := a.Fields[path]; ok {
+		return v, true
+	}
+	var cur any = a.Fields
+	for _, k := range strings.Split(path, ".") {
+		obj, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = obj[k]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
 // Link is a URL a person may want next to the alert: a dashboard, a runbook.
 type Link struct {
 	Title string `json:"title"`

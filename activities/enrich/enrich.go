@@ -83,8 +83,8 @@ func (e *Enricher) Enrich(_ context.Context, in EnrichInput) (EnrichResult, erro
 		now = e.Now
 	}
 	out := incident.Enrichment{Owner: e.Owner(in.Alert), At: now().UTC()}
-	for _, v := range Values(in.Alert, e.IPFields, maxIPs) {
-		ip, err := netip.ParseAddr(v.Value)
+	for _, v := range values(in.Alert, e.IPFields, maxIPs) {
+		ip, err := netip.ParseAddr(v.text)
 		if err != nil {
 			continue // a field named like an IP field that holds something else
 		}
@@ -95,21 +95,21 @@ func (e *Enricher) Enrich(_ context.Context, in EnrichInput) (EnrichResult, erro
 				return EnrichResult{}, err
 			}
 			if ok {
-				geo.Field = v.Field
+				geo.Field = v.field
 				out.Geo = append(out.Geo, geo)
 			}
 		}
 		if e.Intel != nil {
 			if hit, ok := e.Intel.LookupIP(ip); ok {
-				hit.Field = v.Field
+				hit.Field = v.field
 				out.ThreatIntel = append(out.ThreatIntel, hit)
 			}
 		}
 	}
 	if e.Intel != nil {
-		for _, v := range Values(in.Alert, e.DomainFields, maxDomains) {
-			if hit, ok := e.Intel.LookupDomain(hostOf(v.Value)); ok {
-				hit.Field = v.Field
+		for _, v := range values(in.Alert, e.DomainFields, maxDomains) {
+			if hit, ok := e.Intel.LookupDomain(hostOf(v.text)); ok {
+				hit.Field = v.field
 				out.ThreatIntel = append(out.ThreatIntel, hit)
 			}
 		}
@@ -120,10 +120,10 @@ func (e *Enricher) Enrich(_ context.Context, in EnrichInput) (EnrichResult, erro
 // Owner returns the first owner rule the alert matches, or nil. A rule that
 // names a field the alert lacks does not match, whatever its glob.
 func (e *Enricher) Owner(a incident.Alert) *incident.Owner {
-	index, hasIndex := lookup(a.Fields, "_index")
-	ns, hasNS := lookup(a.Fields, "kubernetes.namespace_name")
+	index, hasIndex := a.Field("_index")
+	ns, hasNS := a.Field("kubernetes.namespace_name")
 	if !hasNS {
-		ns, hasNS = lookup(a.Fields, "namespace")
+		ns, hasNS = a.Field("namespace")
 	}
 	matches := func(pattern string, v any, present bool) bool {
 		return pattern == "" || present && incident.Glob(pattern, fmt.Sprint(v))
@@ -138,17 +138,17 @@ func (e *Enricher) Owner(a incident.Alert) *incident.Owner {
 	return nil
 }
 
-// Value is one string found in an alert, with the field it came from.
-type Value struct {
-	Field, Value string
+// value is one string found in an alert, with the field it came from.
+type value struct {
+	field, text string
 }
 
-// Values collects the distinct string values of the named fields, in field
+// values collects the distinct string values of the named fields, in field
 // order, at most limit: each name is tried as a query_key name, then as a
 // dotted path into fields (and as a flat key with dots, as ElastAlert2 and
 // some shippers write them). Arrays contribute each string element.
-func Values(a incident.Alert, fields []string, limit int) []Value {
-	var out []Value
+func values(a incident.Alert, fields []string, limit int) []value {
+	var out []value
 	seen := map[string]bool{}
 	addValue := func(field string, v any) {
 		switch x := v.(type) {
@@ -156,7 +156,7 @@ func Values(a incident.Alert, fields []string, limit int) []Value {
 			x = strings.TrimSpace(x)
 			if x != "" && !seen[x] && len(out) < limit {
 				seen[x] = true
-				out = append(out, Value{Field: field, Value: x})
+				out = append(out, value{field: field, text: x})
 			}
 		case []any:
 			for _, el := range x {
@@ -164,7 +164,7 @@ func Values(a incident.Alert, fields []string, limit int) []Value {
 					s = strings.TrimSpace(s)
 					if s != "" && !seen[s] && len(out) < limit {
 						seen[s] = true
-						out = append(out, Value{Field: field, Value: s})
+						out = append(out, value{field: field, text: s})
 					}
 				}
 			}
@@ -174,29 +174,11 @@ func Values(a incident.Alert, fields []string, limit int) []Value {
 		if v, ok := a.QueryKey[f]; ok {
 			addValue(f, v)
 		}
-		if v, ok := lookup(a.Fields, f); ok {
+		if v, ok := a.Field(f); ok {
 			addValue(f, v)
 		}
 	}
 	return out
-}
-
-// lookup reads a dotted path from nested objects, or the flat key itself.
-func lookup(m map[string]any, path string) (any, bool) {
-	if v, ok := m[path]; ok {
-		return v, true
-	}
-	var cur any = m
-	for _, k := range strings.Split(path, ".") {
-		obj, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = obj[k]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
 }
 
 // hostOf takes the host out of a URL or host:port; a bare name is returned as is.

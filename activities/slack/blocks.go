@@ -284,10 +284,7 @@ func alerts(inc *incident.Incident) []*incident.Alert {
 // walking nested objects, in the latest sample first. Lists join with ", ".
 func alertField(inc *incident.Incident, key string) string {
 	for _, a := range alerts(inc) {
-		v, ok := a.Fields[key]
-		if !ok {
-			v, ok = nested(a.Fields, strings.Split(key, "."))
-		}
+		v, ok := a.Field(key)
 		if !ok || v == nil {
 			continue
 		}
@@ -309,20 +306,6 @@ func alertField(inc *incident.Incident, key string) string {
 		}
 	}
 	return ""
-}
-
-func nested(m map[string]any, path []string) (any, bool) {
-	var cur any = m
-	for _, p := range path {
-		obj, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = obj[p]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
 }
 
 // slackDate renders t in each reader's time zone, falling back to UTC text.
