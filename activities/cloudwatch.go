@@ -3,9 +3,9 @@ package activities
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -136,13 +136,8 @@ func (c *CloudWatch) Correlate(ctx context.Context, in CorrelateInput) (Correlat
 }
 
 func dimensions(m map[string]string) []cwtypes.Dimension {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	var out []cwtypes.Dimension
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, cwtypes.Dimension{Name: aws.String(n), Value: aws.String(m[n])})
 	}
 	return out

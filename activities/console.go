@@ -68,15 +68,15 @@ func (c *Console) Update(_ context.Context, ref incident.MessageRef, inc *incide
 	// The context arrives after the announcement; print it once, when it does.
 	if key := consoleKey(inc); !c.told[key] && (!inc.Enrichment.Empty() || len(inc.CloudWatch) > 0) {
 		c.told[key] = true
-		for _, line := range ContextLines(inc) {
+		for _, line := range contextLines(inc) {
 			fmt.Fprintf(c.W, "   ⓘ %s\n", line)
 		}
 	}
 	return nil
 }
 
-// ContextLines is an incident's enrichment and CloudWatch summary as plain lines.
-func ContextLines(inc *incident.Incident) []string {
+// contextLines is an incident's enrichment and CloudWatch summary as plain lines.
+func contextLines(inc *incident.Incident) []string {
 	var out []string
 	if e := inc.Enrichment; !e.Empty() {
 		if o := e.Owner; o != nil {
