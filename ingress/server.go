@@ -185,7 +185,15 @@ func NewServer(cfg Config, inc Incidents, logger *slog.Logger) (*Server, error) 
 	s.mux.Handle("/", s.instrument("unknown", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, incident.Errorf(codeRouteNotFound, "no route for %s %s", r.Method, r.URL.Path), nil)
 	})))
-	s.handler = s.recoverer(s.mux)
+	s.handler = s.recoverer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// ServeMux answers a "*" target with a bare 400; every refusal here
+		// is JSON with a reason.
+		if r.RequestURI == "*" {
+			writeError(w, incident.Errorf(incident.EINVALID, "request target * is not a route"), nil)
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	}))
 	return s, nil
 }
 
