@@ -62,9 +62,18 @@ type Incident struct {
 	// Enrichment and CloudWatch are the context added after the announcement.
 	Enrichment *Enrichment     `json:"enrichment,omitempty"`
 	CloudWatch []MetricSummary `json:"cloudwatch,omitempty"`
-	Timeline   []Entry         `json:"timeline"`
-	ArchiveURL string          `json:"archive_url,omitempty"`
-	UpdatedAt  time.Time       `json:"updated_at"`
+	// SilencedBy is the silence or maintenance window holding the
+	// incident back: counted, not announced, not escalated.
+	SilencedBy string `json:"silenced_by,omitempty"`
+	// ParentID is the parent incident a correlation opened over this one;
+	// Children are the incidents a parent groups. Related are incidents
+	// correlated with this one (WAF blocks and 5xx on one service).
+	ParentID   string    `json:"parent_id,omitempty"`
+	Children   []string  `json:"children,omitempty"`
+	Related    []string  `json:"related,omitempty"`
+	Timeline   []Entry   `json:"timeline"`
+	ArchiveURL string    `json:"archive_url,omitempty"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 // MessageRef points at the notification that announced an incident (a Slack
@@ -127,6 +136,13 @@ const (
 	EntryArchiveFail  EntryKind = "archive_failed"
 	// EntryContext records the enrichment or CloudWatch summary, or why it failed.
 	EntryContext EntryKind = "context"
+	// EntrySilenced and EntryUnsilenced: a silence or maintenance window
+	// began or stopped holding the incident back.
+	EntrySilenced   EntryKind = "silenced"
+	EntryUnsilenced EntryKind = "unsilenced"
+	// EntryCorrelated: the correlator linked the incident to others or
+	// raised its severity.
+	EntryCorrelated EntryKind = "correlated"
 )
 
 // SystemActor is the actor of entries irflow makes by itself (auto-resolve, escalation).

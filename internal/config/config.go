@@ -41,6 +41,12 @@ type Config struct {
 	CloudWatch CloudWatch `yaml:"cloudwatch"`
 	// Lambda runs re-scan hooks.
 	Lambda Lambda `yaml:"lambda"`
+	// Silences holds the recurring maintenance windows.
+	Silences Silences `yaml:"silences"`
+	// Correlation is the cross-incident correlator's windows and keys.
+	Correlation Correlation `yaml:"correlation"`
+	// Digest is the daily digest's schedule and channel.
+	Digest Digest `yaml:"digest"`
 }
 
 // SNS tunes the SNS client escalation pages use; the usual AWS env vars and
@@ -189,6 +195,10 @@ func Default() Config {
 	enrich.SetDefaults()
 	var cw CloudWatch
 	cw.SetDefaults()
+	var corr Correlation
+	corr.SetDefaults()
+	var digest Digest
+	digest.SetDefaults()
 	return Config{
 		Temporal: Temporal{Address: "127.0.0.1:7233", Namespace: "default"},
 		Worker:   Worker{MetricsAddr: "127.0.0.1:9090", MaxConcurrentActivities: 100, ShutdownTimeout: Duration(10 * time.Second)},
@@ -199,11 +209,13 @@ func Default() Config {
 			MaxSignalsPerRun:    p.MaxSignalsPerRun,
 			MaxHistoryEvents:    p.MaxHistoryEvents,
 		},
-		Archive:    Archive{URL: "file://var/archive"},
-		Slack:      DefaultSlack(),
-		Ingress:    ingress,
-		Enrich:     enrich,
-		CloudWatch: cw,
+		Archive:     Archive{URL: "file://var/archive"},
+		Slack:       DefaultSlack(),
+		Ingress:     ingress,
+		Enrich:      enrich,
+		CloudWatch:  cw,
+		Correlation: corr,
+		Digest:      digest,
 	}
 }
 
@@ -380,6 +392,15 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Lambda.Validate(); err != nil {
+		return err
+	}
+	if err := c.Silences.Validate(); err != nil {
+		return err
+	}
+	if err := c.Correlation.Validate(); err != nil {
+		return err
+	}
+	if err := c.Digest.Validate(); err != nil {
 		return err
 	}
 	for i, id := range c.Ingress.Slack.AllowResolve {
