@@ -130,3 +130,48 @@ type RescanRequest struct {
 type UpdateResult struct {
 	Incident incident.Incident `json:"incident"`
 }
+
+// Signals the incident workflow takes from the noise-control workflows.
+const (
+	// SignalCorrelated carries a Correlation from the correlator.
+	SignalCorrelated = "correlated"
+	// SignalSilenceEnded carries a SilenceEnded from the silences workflow:
+	// the silence holding the incident back ended early (expired, or its
+	// incidents resolved).
+	SignalSilenceEnded = "silence-ended"
+)
+
+// Correlation kinds.
+const (
+	// CorrelationPair: two incidents that together mean more (WAF blocks
+	// and 5xx on one service): both are raised and each links the other.
+	CorrelationPair = "pair"
+	// CorrelationChild: the incident is one of a burst; ParentID is the
+	// parent incident opened over it.
+	CorrelationChild = "child"
+	// CorrelationParent: the incident is a burst's parent; Children are
+	// (more of) the incidents it groups.
+	CorrelationParent = "parent"
+)
+
+// Correlation is the payload of SignalCorrelated: what the correlator found
+// about an incident. The incident folds it in: it adds the links, raises
+// its severity to at least Severity (unknown: unchanged) and records Reason
+// in its timeline.
+type Correlation struct {
+	Kind     string            `json:"kind"`
+	Rule     string            `json:"rule"`
+	Severity incident.Severity `json:"severity,omitempty"`
+	Related  []string          `json:"related,omitempty"`
+	ParentID string            `json:"parent_id,omitempty"`
+	Children []string          `json:"children,omitempty"`
+	// Reason is the human sentence: "WAF blocks on payments within 4m".
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// SilenceEnded is the payload of SignalSilenceEnded.
+type SilenceEnded struct {
+	SilenceID string    `json:"silence_id"`
+	At        time.Time `json:"at"`
+}
