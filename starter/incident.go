@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -172,7 +173,7 @@ func printIncident(w io.Writer, inc incident.Incident) {
 
 // updateCmd builds ack/resolve/snooze/rescan: --by (required), dial, call
 // within --timeout, print the result.
-func updateCmd(g *globals, use, short string, setup func(*cobra.Command), call func(ctx context.Context, ic *client.Client, id, by string) (incident.Incident, error), done string) *cobra.Command {
+func updateCmd(g *globals, use, short string, setup func(*cobra.Command), call func(ctx context.Context, ic *client.Client, id, by string, out io.Writer) (incident.Incident, error), done string) *cobra.Command {
 	var by string
 	cmd := &cobra.Command{
 		Use:   use,
@@ -189,12 +190,14 @@ func updateCmd(g *globals, use, short string, setup func(*cobra.Command), call f
 			defer closeFn()
 			ctx, cancel := g.ctx(cmd)
 			defer cancel()
-			inc, err := call(ctx, ic, args[0], by)
+			var children bytes.Buffer
+			inc, err := call(ctx, ic, args[0], by, &children)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s %s: %s\n", inc.ID, done, inc.Status)
-			return nil
+			_, err = children.WriteTo(cmd.OutOrStdout())
+			return err
 		},
 	}
 	// --by defaults to $USER so a person at a terminal is named.
@@ -205,27 +208,59 @@ func updateCmd(g *globals, use, short string, setup func(*cobra.Command), call f
 
 func newAckCmd(g *globals) *cobra.Command {
 	var note string
-	return updateCmd(g, "ack ID --by NAME", "Acknowledge an incident: escalation stops",
-		func(c *cobra.Command) { c.Flags().StringVar(&note, "note", "", "a note for the timeline") },
-		func(ctx context.Context, ic *client.Client, id, by string) (incident.Incident, error) {
-			return ic.Acknowledge(ctx, id, workflows.AcknowledgeRequest{By: by, Note: note})
+	var children bool
+	return updateCmd(g, "ack ID --by NAME [--children]", "Acknowledge an incident: escalation stops",
+		func(c *cobra.Command) {
+			c.Flags().StringVar(&note, "note", "", "a note for the timeline")
+			c.Flags().BoolVar(&children, "children", false, "also acknowledge the children of a correlation parent")
+		},
+		func(ctx context.Context, ic *client.Client, id, by string, out io.Writer) (incident.Incident, error) {
+			req := workflows.AcknowledgeRequest{By: by, Note: note}
+			if !children {
+				return ic.Acknowledge(ctx, id, req)
+			}
+			inc, kids, err := ic.AcknowledgeWithChildren(ctx, id, req)
+			printChildren(out, kids, "acknowledged")
+			return inc, err
 		}, "acknowledged")
 }
 
 func newResolveCmd(g *globals) *cobra.Command {
 	var note string
-	return updateCmd(g, "resolve ID --by NAME [--note TEXT]", "Resolve an incident: it is archived and closed",
-		func(c *cobra.Command) { c.Flags().StringVar(&note, "note", "", "what was done") },
-		func(ctx context.Context, ic *client.Client, id, by string) (incident.Incident, error) {
-			return ic.Resolve(ctx, id, workflows.ResolveRequest{By: by, Note: note})
+	var children bool
+	return updateCmd(g, "resolve ID --by NAME [--note TEXT] [--children]", "Resolve an incident: it is archived and closed",
+		func(c *cobra.Command) {
+			c.Flags().StringVar(&note, "note", "", "what was done")
+			c.Flags().BoolVar(&children, "children", false, "also resolve the children of a correlation parent")
+		},
+		func(ctx context.Context, ic *client.Client, id, by string, out io.Writer) (incident.Incident, error) {
+			req := workflows.ResolveRequest{By: by, Note: note}
+			if !children {
+				return ic.Resolve(ctx, id, req)
+			}
+			inc, kids, err := ic.ResolveWithChildren(ctx, id, req)
+			printChildren(out, kids, "resolved")
+			return inc, err
 		}, "resolved")
+}
+
+// printChildren says what happened to each child; a child already in that
+// state is fine, so its refusal is printed, not returned.
+func printChildren(out io.Writer, kids []client.ChildOutcome, done string) {
+	for _, k := range kids {
+		if k.Err != nil {
+			fmt.Fprintf(out, "  child %s: %s\n", k.ID, incident.ErrorMessage(k.Err))
+			continue
+		}
+		fmt.Fprintf(out, "  child %s %s: %s\n", k.ID, done, k.Incident.Status)
+	}
 }
 
 func newSnoozeCmd(g *globals) *cobra.Command {
 	var dur time.Duration
 	return updateCmd(g, "snooze ID --for 1h", "Snooze an incident: escalation waits until the snooze ends",
 		func(c *cobra.Command) { c.Flags().DurationVar(&dur, "for", 0, "how long, like 30m or 2h") },
-		func(ctx context.Context, ic *client.Client, id, by string) (incident.Incident, error) {
+		func(ctx context.Context, ic *client.Client, id, by string, _ io.Writer) (incident.Incident, error) {
 			if dur <= 0 {
 				return incident.Incident{}, fail("--for: required, a positive duration like 30m or 2h")
 			}
@@ -236,7 +271,7 @@ func newSnoozeCmd(g *globals) *cobra.Command {
 func newRescanCmd(g *globals) *cobra.Command {
 	return updateCmd(g, "rescan ID --by NAME", "Re-run the incident's source check now",
 		func(*cobra.Command) {},
-		func(ctx context.Context, ic *client.Client, id, by string) (incident.Incident, error) {
+		func(ctx context.Context, ic *client.Client, id, by string, _ io.Writer) (incident.Incident, error) {
 			return ic.Rescan(ctx, id, workflows.RescanRequest{By: by})
 		}, "re-scanned")
 }

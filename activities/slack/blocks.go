@@ -23,6 +23,11 @@ const (
 	ActionResolve     = "irflow_resolve"
 	ActionRescan      = "irflow_rescan"
 	ActionSnooze1h    = "irflow_snooze_1h"
+	// ActionSilence1h silences alerts like this one for an hour (a silence
+	// matching its source, rule, env and query key).
+	ActionSilence1h = "irflow_silence_1h"
+	// ActionResolveAll resolves a correlation parent and its children.
+	ActionResolveAll = "irflow_resolve_all"
 	// Link buttons still send block_actions; the handler ignores these.
 	ActionOpenDashboards = "irflow_link_dashboards"
 	ActionOpenTemporal   = "irflow_link_temporal"
@@ -105,6 +110,9 @@ func Blocks(cfg *config.Slack, inc *incident.Incident) []slackapi.Block {
 		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn(truncate("*Correlation*\n"+escape(c), maxSection)), nil, nil))
 	}
 
+	if l := linksText(inc); l != "" {
+		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn(truncate("*Linked incidents*\n"+l, maxSection)), nil, nil))
+	}
 	if c := contextText(inc); c != "" {
 		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn(truncate("*Context*\n"+c, maxSection)), nil, nil))
 	}
@@ -140,6 +148,9 @@ func statusContext(inc *incident.Incident) []string {
 			line += ": " + escape(inc.ResolveNote)
 		}
 		lines = append(lines, line)
+	}
+	if inc.SilencedBy != "" && inc.Status.Active() {
+		lines = append(lines, fmt.Sprintf("🔕 Silenced by %s: escalation is held", escape(inc.SilencedBy)))
 	}
 	if inc.Status.Active() && inc.EscalationLevel > 0 {
 		lines = append(lines, fmt.Sprintf("📣 Escalated to level %d", inc.EscalationLevel))
@@ -182,6 +193,17 @@ func buttons(cfg *config.Slack, inc *incident.Incident) []slackapi.BlockElement 
 		button(ActionRescan, "Re-scan now", slackapi.StyleDefault)
 		if inc.Status != incident.StatusSnoozed {
 			button(ActionSnooze1h, "Snooze 1h", slackapi.StyleDefault)
+		}
+		if inc.SilencedBy == "" {
+			button(ActionSilence1h, "Silence 1h", slackapi.StyleDefault)
+		}
+		if len(inc.Children) > 0 {
+			all := button(ActionResolveAll, fmt.Sprintf("Resolve all (%d)", len(inc.Children)+1), slackapi.StyleDanger)
+			all.Confirm = slackapi.NewConfirmationBlockObject(
+				slackapi.NewTextBlockObject(slackapi.PlainTextType, "Resolve parent and children?", false, false),
+				slackapi.NewTextBlockObject(slackapi.PlainTextType, fmt.Sprintf("Resolves this incident and the %d incidents it groups.", len(inc.Children)), false, false),
+				slackapi.NewTextBlockObject(slackapi.PlainTextType, "Resolve all", false, false),
+				slackapi.NewTextBlockObject(slackapi.PlainTextType, "Cancel", false, false))
 		}
 	}
 	link := func(id, label, u string) {
@@ -270,6 +292,21 @@ func correlation(inc *incident.Incident) string {
 		return truncate(string(b), 500)
 	}
 	return ""
+}
+
+// linksText lists the incidents the correlator linked to this one.
+func linksText(inc *incident.Incident) string {
+	var lines []string
+	if inc.ParentID != "" {
+		lines = append(lines, "Part of "+escape(inc.ParentID))
+	}
+	if n := len(inc.Children); n > 0 {
+		lines = append(lines, fmt.Sprintf("Groups %d: %s", n, escape(strings.Join(inc.Children, ", "))))
+	}
+	if len(inc.Related) > 0 {
+		lines = append(lines, "Related: "+escape(strings.Join(inc.Related, ", ")))
+	}
+	return strings.Join(lines, "\n")
 }
 
 // alerts lists the latest sample first, then the first alert.

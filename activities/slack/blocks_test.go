@@ -150,7 +150,7 @@ func TestBlocksOpen(t *testing.T) {
 			t.Errorf("blocks lack %q; text:\n%s", want, text)
 		}
 	}
-	wantIDs := []string{ActionAcknowledge, ActionResolve, ActionRescan, ActionSnooze1h, ActionOpenDashboards, ActionOpenTemporal}
+	wantIDs := []string{ActionAcknowledge, ActionResolve, ActionRescan, ActionSnooze1h, ActionSilence1h, ActionOpenDashboards, ActionOpenTemporal}
 	if got := actionIDs(blocks); !slices.Equal(got, wantIDs) {
 		t.Errorf("buttons %v, want %v", got, wantIDs)
 	}
@@ -177,6 +177,15 @@ func TestBlocksLifecycle(t *testing.T) {
 	resolved.AcknowledgedBy, resolved.AcknowledgedAt = "slack:U123 (alice)", t0.Add(time.Minute)
 	resolved.ResolvedBy, resolved.ResolvedAt = incident.SystemActor, t0.Add(time.Hour)
 
+	silenced := sampleIncident()
+	silenced.SilencedBy = "silence-7f3a"
+
+	parent := sampleIncident()
+	parent.Children = []string{"incident-c1", "incident-c2", "incident-c3"}
+	child := sampleIncident()
+	child.ParentID = "incident-p1"
+	child.Related = []string{"incident-waf"}
+
 	links := []string{ActionOpenDashboards, ActionOpenTemporal}
 	for _, tc := range []struct {
 		name    string
@@ -186,10 +195,19 @@ func TestBlocksLifecycle(t *testing.T) {
 	}{
 		{"acknowledged", acked,
 			[]string{fmt.Sprintf("Acknowledged by <@U123> at <!date^%d^", t0.Add(time.Minute).Unix())},
-			append([]string{ActionResolve, ActionRescan, ActionSnooze1h}, links...)},
+			append([]string{ActionResolve, ActionRescan, ActionSnooze1h, ActionSilence1h}, links...)},
 		{"snoozed", snoozed,
 			[]string{fmt.Sprintf("Snoozed by cli:bob until <!date^%d^", t0.Add(time.Hour).Unix())},
-			append([]string{ActionAcknowledge, ActionResolve, ActionRescan}, links...)},
+			append([]string{ActionAcknowledge, ActionResolve, ActionRescan, ActionSilence1h}, links...)},
+		{"silenced", silenced,
+			[]string{"Silenced by silence-7f3a: escalation is held"},
+			append([]string{ActionAcknowledge, ActionResolve, ActionRescan, ActionSnooze1h}, links...)},
+		{"parent", parent,
+			[]string{"*Linked incidents*", "Groups 3: incident-c1, incident-c2, incident-c3"},
+			append([]string{ActionAcknowledge, ActionResolve, ActionRescan, ActionSnooze1h, ActionSilence1h, ActionResolveAll}, links...)},
+		{"child", child,
+			[]string{"Part of incident-p1", "Related: incident-waf"},
+			append([]string{ActionAcknowledge, ActionResolve, ActionRescan, ActionSnooze1h, ActionSilence1h}, links...)},
 		{"resolved", resolved,
 			[]string{"Acknowledged by <@U123>", fmt.Sprintf("Resolved by irflow at <!date^%d^", t0.Add(time.Hour).Unix())},
 			links},
@@ -213,7 +231,7 @@ func TestBlocksWithoutLinkBases(t *testing.T) {
 	inc := sampleIncident()
 	inc.Alert.Fields = nil
 	blocks := MustRender(t, &config.Slack{DefaultChannel: "#alerts"}, inc)
-	want := []string{ActionAcknowledge, ActionResolve, ActionRescan, ActionSnooze1h}
+	want := []string{ActionAcknowledge, ActionResolve, ActionRescan, ActionSnooze1h, ActionSilence1h}
 	if got := actionIDs(blocks); !slices.Equal(got, want) {
 		t.Errorf("buttons %v, want %v (no link buttons without base URLs)", got, want)
 	}
