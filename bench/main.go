@@ -209,6 +209,7 @@ var sections = []section{
 	{"slack", benchSlack},
 	{"enrich", benchEnrich},
 	{"context", benchContextLatency},
+	{"noise", benchNoise},
 }
 
 // rawRate is the baseline every throughput figure is compared with: n raw
