@@ -194,7 +194,8 @@ func (h *Handler) interaction(cb slackapi.InteractionCallback) {
 	}
 	for _, a := range cb.ActionCallback.BlockActions {
 		switch a.ActionID {
-		case irslack.ActionAcknowledge, irslack.ActionResolve, irslack.ActionSnooze1h, irslack.ActionRescan:
+		case irslack.ActionAcknowledge, irslack.ActionResolve, irslack.ActionSnooze1h, irslack.ActionRescan,
+			irslack.ActionResolveAll:
 			h.background(func(ctx context.Context) { h.press(ctx, cb, a.ActionID, a.Value) })
 			return
 		}
@@ -253,6 +254,14 @@ func (h *Handler) press(ctx context.Context, cb slackapi.InteractionCallback, ac
 		} else {
 			_, err = h.inc.Snooze(ctx, id, workflows.SnoozeRequest{By: by, Until: h.cfg.Now().Add(snoozeFor)})
 		}
+	case irslack.ActionResolveAll:
+		verb = "resolve"
+		if !h.allowed(ctx, cb.User.ID) {
+			log.InfoContext(ctx, "refused: user not in allow_resolve")
+			h.ephemeral(ctx, cb.ResponseURL, "Sorry, you are not allowed to resolve incidents. Ask someone on the incident team.")
+			return
+		}
+		err = h.resolveAll(ctx, cb.ResponseURL, id, by)
 	case irslack.ActionRescan:
 		verb = "re-scan"
 		if _, err = h.inc.Rescan(ctx, id, workflows.RescanRequest{By: by}); err == nil {
@@ -265,6 +274,28 @@ func (h *Handler) press(ctx context.Context, cb slackapi.InteractionCallback, ac
 		return
 	}
 	log.InfoContext(ctx, "Slack action done")
+}
+
+// resolveAll resolves a correlation parent, then each child it groups; a
+// child that cannot be resolved (already resolved, gone) is told, not fatal.
+func (h *Handler) resolveAll(ctx context.Context, responseURL, id, by string) error {
+	parent, err := h.inc.Resolve(ctx, id, workflows.ResolveRequest{By: by, Note: "resolved from Slack with its children"})
+	if err != nil {
+		return err
+	}
+	var failed []string
+	for _, child := range parent.Children {
+		if _, err := h.inc.Resolve(ctx, child, workflows.ResolveRequest{By: by, Note: "resolved from Slack with parent " + parent.ID}); err != nil {
+			// The client names the incident already ("incident-…: already resolved …").
+			failed = append(failed, child+": "+strings.TrimPrefix(incident.ErrorMessage(err), child+": "))
+		}
+	}
+	text := fmt.Sprintf("✔️ Resolved %s and %d of its %d children.", parent.ID, len(parent.Children)-len(failed), len(parent.Children))
+	if len(failed) > 0 {
+		text += "\nNot resolved: " + strings.Join(failed, "; ")
+	}
+	h.ephemeral(ctx, responseURL, text)
+	return nil
 }
 
 // failure is what a user reads when an action fails: the incident's own

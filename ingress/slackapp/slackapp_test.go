@@ -89,7 +89,10 @@ func (f *fakeIncidents) Resolve(_ context.Context, id string, req workflows.Reso
 	if err != nil {
 		return incident.Incident{}, err
 	}
-	inc.Status = incident.StatusResolved
+	if inc.Status == incident.StatusResolved {
+		return *inc, incident.Errorf(incident.ECONFLICT, "%s: already resolved by %s", id, inc.ResolvedBy)
+	}
+	inc.Status, inc.ResolvedBy = incident.StatusResolved, req.By
 	return *inc, nil
 }
 
@@ -314,6 +317,44 @@ func TestResolveAndSnoozeNeedPermission(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("calls %q, want %q", got, want)
+	}
+}
+
+// Resolve all on a correlation parent resolves it and every child; a child
+// already resolved is told, and the others still resolve.
+func TestResolveAllButton(t *testing.T) {
+	inc := newIncidents("incident-parent", "incident-c1", "incident-c2", "incident-c3")
+	inc.incs["incident-parent"].Children = []string{"incident-c1", "incident-c2", "incident-c3"}
+	inc.incs["incident-c2"].Status, inc.incs["incident-c2"].ResolvedBy = incident.StatusResolved, "cli:bob"
+	h := MustHandler(t, inc, func(c *Config) { c.AllowResolve = []string{"U123"} })
+	resp := newResponseURL(t)
+
+	send(h, InteractionsPath, buttonForm("irflow_resolve_all", "incident-parent", "U999", "mallory", resp.URL), now, secret)
+	h.Wait()
+	if c := inc.Calls(); len(c) != 0 {
+		t.Fatalf("calls %v from a user not in allow_resolve, want none", c)
+	}
+
+	send(h, InteractionsPath, buttonForm("irflow_resolve_all", "incident-parent", "U123", "alice", resp.URL), now, secret)
+	h.Wait()
+	by := "slack:U123 (alice)"
+	want := []string{"resolve incident-parent by " + by, "resolve incident-c1 by " + by, "resolve incident-c2 by " + by, "resolve incident-c3 by " + by}
+	if got := inc.Calls(); !slices.Equal(got, want) {
+		t.Errorf("calls %q, want %q", got, want)
+	}
+	for _, id := range []string{"incident-parent", "incident-c1", "incident-c3"} {
+		if got := inc.incs[id]; got.Status != incident.StatusResolved || got.ResolvedBy != by {
+			t.Errorf("%s: %s by %q, want resolved by %s", id, got.Status, got.ResolvedBy, by)
+		}
+	}
+	msgs := resp.Messages()
+	if len(msgs) != 2 {
+		t.Fatalf("ephemeral messages %v, want the refusal and the summary", msgs)
+	}
+	text := msgs[1]["text"].(string)
+	if !strings.Contains(text, "Resolved incident-parent and 2 of its 3 children") ||
+		!strings.Contains(text, "Not resolved: incident-c2: already resolved by cli:bob") {
+		t.Errorf("summary %q", text)
 	}
 }
 
