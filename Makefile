@@ -18,10 +18,10 @@ include mk/python.mk
 help:
 	@echo "make run    start Temporal (Web UI :8233), OpenSearch with demo logs, moto, the worker and the ingress"
 	@echo "make test   vet, gofmt check, every Go test (real Temporal dev server), short fuzz runs"
-	@echo "make bench  measured figures as JSON (BENCH=ingress,incident,incident-storm,rules,slack,enrich,context to pick sections)"
-	@echo "make build  bin/starter, bin/worker, bin/temporal"
+	@echo "make bench  measured figures as JSON (BENCH=ingress,incident,incident-storm,rules,slack,enrich,context,noise,logs to pick sections)"
+	@echo "make build  bin/starter, bin/worker, bin/logtransform (the log pipeline's Lambda), bin/temporal"
 
-build: bin/starter bin/worker bin/temporal
+build: bin/starter bin/worker bin/logtransform bin/temporal
 
 bin/starter: $(GO_SOURCES) go.mod go.sum
 	@echo "==> go build bin/starter"
@@ -30,6 +30,11 @@ bin/starter: $(GO_SOURCES) go.mod go.sum
 bin/worker: $(GO_SOURCES) go.mod go.sum
 	@echo "==> go build bin/worker"
 	@$(GO) build -o $@ ./workers
+
+# Packaging it for Lambda (linux/arm64, named bootstrap): docs/log-pipeline.md.
+bin/logtransform: $(GO_SOURCES) go.mod go.sum
+	@echo "==> go build bin/logtransform"
+	@$(GO) build -tags lambda.norpc -o $@ ./lambdas/logtransform
 
 # The pinned CLI; newer tags do not build with this toolchain.
 bin/temporal:

@@ -128,7 +128,7 @@ func (s S3Store) Put(ctx context.Context, key string, body []byte) (string, erro
 		Bucket:      aws.String(s.Bucket),
 		Key:         aws.String(key),
 		Body:        bytes.NewReader(body),
-		ContentType: aws.String("application/json"),
+		ContentType: aws.String(contentType(key)),
 	})
 	if err != nil {
 		var nb interface{ ErrorCode() string }

@@ -110,3 +110,11 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// PostDigest prints the digest's Markdown, for dev.
+func (c *Console) PostDigest(_ context.Context, channel string, d incident.Digest) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, err := fmt.Fprintf(c.W, "\n📊 digest → %s\n%s", channel, d.Markdown())
+	return err
+}

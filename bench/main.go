@@ -210,6 +210,8 @@ var sections = []section{
 	{"enrich", benchEnrich},
 	{"context", benchContextLatency},
 	{"noise", benchNoise},
+	{"correlator", benchCorrelator},
+	{"logs", benchLogs},
 }
 
 // rawRate is the baseline every throughput figure is compared with: n raw

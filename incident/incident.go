@@ -65,6 +65,9 @@ type Incident struct {
 	// SilencedBy is the silence or maintenance window holding the
 	// incident back: counted, not announced, not escalated.
 	SilencedBy string `json:"silenced_by,omitempty"`
+	// HeldBy lists every silence or window that held the incident back at
+	// some point, in order (the digest's "what silences held back").
+	HeldBy []string `json:"held_by,omitempty"`
 	// ParentID is the parent incident a correlation opened over this one;
 	// Children are the incidents a parent groups. Related are incidents
 	// correlated with this one (WAF blocks and 5xx on one service).

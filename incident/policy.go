@@ -18,6 +18,13 @@ type Policy struct {
 	// 2,000 signals (well, pending) and 51,200 events.
 	MaxSignalsPerRun int `json:"max_signals_per_run"`
 	MaxHistoryEvents int `json:"max_history_events"`
+	// Silences: check silences and maintenance windows before announcing
+	// and before each escalation. Histories recorded before silences
+	// existed decode it as false.
+	Silences bool `json:"silences,omitempty"`
+	// Correlation says whether and to which correlator the incident reports;
+	// runs recorded without it decode as disabled.
+	Correlation CorrelationPolicy `json:"correlation,omitzero"`
 }
 
 // DefaultPolicy is used where config says nothing.
@@ -28,6 +35,7 @@ func DefaultPolicy() Policy {
 		NotifyInterval:      5 * time.Second,
 		MaxSignalsPerRun:    1500,
 		MaxHistoryEvents:    20000,
+		Silences:            true,
 	}
 }
 

@@ -149,6 +149,18 @@ func printIncident(w io.Writer, inc incident.Incident) {
 	if inc.Status == incident.StatusSnoozed {
 		fmt.Fprintf(w, "  snoozed      by %s until %s\n", inc.SnoozedBy, ts(inc.SnoozedUntil))
 	}
+	if inc.SilencedBy != "" {
+		fmt.Fprintf(w, "  silenced by  %s (not announced, not escalated)\n", inc.SilencedBy)
+	}
+	if inc.ParentID != "" {
+		fmt.Fprintf(w, "  parent       %s\n", inc.ParentID)
+	}
+	if len(inc.Children) > 0 {
+		fmt.Fprintf(w, "  children     %s\n", strings.Join(inc.Children, ", "))
+	}
+	if len(inc.Related) > 0 {
+		fmt.Fprintf(w, "  related      %s\n", strings.Join(inc.Related, ", "))
+	}
 	printContext(w, inc)
 	if inc.ResolvedBy != "" {
 		fmt.Fprintf(w, "  resolved     %s at %s\n", inc.ResolvedBy, ts(inc.ResolvedAt))

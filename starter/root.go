@@ -46,6 +46,9 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newDevCmd(), newServeCmd(g), newAlertCmd(g), newIncidentCmd(g), newDemoCmd())
 	root.AddCommand(newRulesCmd())
 	root.AddCommand(newSchedulesCmd(g))
+	root.AddCommand(newLogsCmd())
+	root.AddCommand(newDigestCmd(g))
+	root.AddCommand(newSilenceCmd(g))
 	return root
 }
 

@@ -35,3 +35,22 @@ func TestShowPrintsContext(t *testing.T) {
 		}
 	}
 }
+
+// `incident show` says what holds the incident back and what it is linked to.
+func TestShowPrintsSilenceAndLinks(t *testing.T) {
+	inc := incident.Incident{ID: "incident-p", Severity: incident.SeverityCritical, Status: incident.StatusOpen,
+		Alert: incident.Alert{Source: "irflow", Rule: "correlation:related-burst"}, SilencedBy: "maintenance:patching",
+		ParentID: "incident-top", Children: []string{"incident-a", "incident-b"}, Related: []string{"incident-waf"}}
+	var out bytes.Buffer
+	printIncident(&out, inc)
+	for _, want := range []string{
+		"silenced by  maintenance:patching (not announced, not escalated)",
+		"parent       incident-top",
+		"children     incident-a, incident-b",
+		"related      incident-waf",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("show lacks %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -42,6 +42,14 @@ type Carried struct {
 	// next occurrence asks again).
 	NeedEnrich    bool `json:"need_enrich,omitempty"`
 	NeedCorrelate bool `json:"need_correlate,omitempty"`
+	// Silence is the silence or maintenance window holding the incident
+	// back, until it ends; Incident.SilencedBy names it.
+	Silence *incident.SilenceMatch `json:"silence,omitempty"`
+	// AlertSeverity is the highest severity the alerts gave (the rule's
+	// priority); Floors are what correlations asked for. incident.Classify
+	// makes the incident's severity of them and the enrichment.
+	AlertSeverity incident.Severity        `json:"alert_severity,omitempty"`
+	Floors        []incident.SeverityFloor `json:"floors,omitempty"`
 }
 
 // IncidentResult is what a finished incident run returns.
@@ -112,6 +120,10 @@ const (
 	// versionContext: after the announcement, enrich the incident and pull its
 	// CloudWatch metrics (released code had no context step).
 	versionContext = "incident-context"
+	// versionNoiseControl: check silences before announcing and escalating,
+	// report to the correlator, and let enrichment and correlations raise
+	// the severity (incident.Classify).
+	versionNoiseControl = "noise-control"
 )
 
 // archiveWait bounds how long a resolved run waits to learn where its record
@@ -126,6 +138,7 @@ var (
 	archiveActs *activities.Archive
 	enrichActs  *enrich.Enricher
 	cwActs      *activities.CloudWatch
+	silenceActs *activities.Silences
 )
 
 // PolicyActivityName is the registered name of activities.Policy.IncidentPolicy,
@@ -152,6 +165,12 @@ type incidentRun struct {
 
 	// enrichF and correlateF are the context activities while they run.
 	enrichF, correlateF workflow.Future
+
+	correlations workflow.ReceiveChannel
+	silenceEnded workflow.ReceiveChannel
+	noiseControl bool              // versionNoiseControl is on for this run
+	reports      []workflow.Future // correlator reports not yet confirmed
+	reported     CorrelatorReport  // what the correlator was told last
 }
 
 func (w *incidentRun) now(ctx workflow.Context) time.Time { return workflow.Now(ctx).UTC() }
@@ -190,6 +209,7 @@ func (w *incidentRun) begin(ctx workflow.Context, alert incident.Alert, previous
 		Occurrences: occurrences,
 	}
 	w.LastEscalationAt = now
+	w.AlertSeverity = sev
 }
 
 // open loads the policy, links a re-fire to its previous run, and announces.
@@ -219,7 +239,13 @@ func (w *incidentRun) open(ctx workflow.Context) error {
 	}
 	w.drainSignals(ctx)
 	w.upsertSearchAttributes(ctx)
+	if w.noiseControl {
+		w.checkSilence(ctx)
+	}
 	w.notify(ctx)
+	if w.noiseControl {
+		w.report(ctx)
+	}
 	if workflow.GetVersion(ctx, versionContext, workflow.DefaultVersion, 1) > workflow.DefaultVersion {
 		w.NeedEnrich, w.NeedCorrelate = true, true
 		w.askContext(ctx)
@@ -261,6 +287,9 @@ func (w *incidentRun) enriched(ctx workflow.Context, f workflow.Future) {
 	w.Incident.Enrichment = &e
 	w.Incident.Record(w.now(ctx), incident.SystemActor, incident.EntryContext, "%s", enrichmentSummary(&e))
 	w.NotifyPending = true
+	if w.noiseControl {
+		w.classify(ctx)
+	}
 }
 
 // correlated records the CloudWatch summary, or why there is none.
@@ -349,11 +378,15 @@ func (w *incidentRun) addOccurrence(ctx workflow.Context, o Occurrence) {
 	}
 	sample := o.Alert
 	w.Incident.Sample = &sample
+	w.AlertSeverity = max(w.AlertSeverity, o.Alert.Severity)
 	if o.Alert.Severity.Valid() && o.Alert.Severity > w.Incident.Severity {
 		w.Incident.Record(w.now(ctx), incident.SystemActor, incident.EntryOccurrence,
 			"severity raised from %s to %s", w.Incident.Severity, o.Alert.Severity)
 		w.Incident.Severity = o.Alert.Severity
 		w.upsertSearchAttributes(ctx)
+		if w.noiseControl {
+			w.report(ctx)
+		}
 	}
 	w.Incident.UpdatedAt = w.now(ctx)
 	w.NotifyPending = true
@@ -394,6 +427,20 @@ func (w *incidentRun) drainSignals(ctx workflow.Context) {
 		}
 		w.addClear(ctx, c)
 	}
+	for {
+		var c Correlation
+		if !w.correlations.ReceiveAsync(&c) {
+			break
+		}
+		w.correlate(ctx, c)
+	}
+	for {
+		var e SilenceEnded
+		if !w.silenceEnded.ReceiveAsync(&e) {
+			break
+		}
+		w.silenceEnd(ctx, e)
+	}
 }
 
 // nextDeadline is the earliest time something is due: a throttled edit, the end
@@ -406,14 +453,17 @@ func (w *incidentRun) nextDeadline() time.Time {
 		}
 	}
 	inc := &w.Incident
-	if w.NotifyPending {
+	if w.NotifyPending && !w.held() {
 		consider(w.LastNotifyAt.Add(w.Policy.NotifyInterval))
+	}
+	if w.Silence != nil && inc.Status != incident.StatusResolved {
+		consider(w.Silence.Until)
 	}
 	switch inc.Status {
 	case incident.StatusSnoozed:
 		consider(inc.SnoozedUntil)
 	case incident.StatusOpen:
-		if levels := w.Policy.Escalation.Levels; inc.EscalationLevel < len(levels) {
+		if levels := w.Policy.Escalation.Levels; inc.EscalationLevel < len(levels) && w.Silence == nil {
 			consider(w.LastEscalationAt.Add(levels[inc.EscalationLevel].After))
 		}
 	}
@@ -451,6 +501,7 @@ func (w *incidentRun) wait(ctx workflow.Context) {
 		w.addClear(ctx, cl)
 	})
 	sel.AddReceive(w.wake, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
+	w.addNoiseReceivers(ctx, sel)
 	if w.timer != nil {
 		sel.AddFuture(w.timer, func(workflow.Future) { w.timer, w.timerAt = nil, time.Time{} })
 	}
@@ -470,9 +521,17 @@ func (w *incidentRun) runDue(ctx workflow.Context) {
 	if inc.Status == incident.StatusSnoozed && !now.Before(inc.SnoozedUntil) {
 		w.unsnooze(ctx)
 	}
-	for levels := w.Policy.Escalation.Levels; inc.Status == incident.StatusOpen && inc.EscalationLevel < len(levels); {
+	if w.Silence != nil && !now.Before(w.Silence.Until) {
+		w.recheckSilence(ctx, "its time is up")
+	}
+	for levels := w.Policy.Escalation.Levels; inc.Status == incident.StatusOpen && inc.EscalationLevel < len(levels) && w.Silence == nil; {
 		due := w.LastEscalationAt.Add(levels[inc.EscalationLevel].After)
 		if now.Before(due) {
+			break
+		}
+		// A silence added after the announcement (the Silence 1h button)
+		// holds the page back too.
+		if w.noiseControl && w.checkSilence(ctx) {
 			break
 		}
 		w.escalate(ctx, due)
@@ -482,7 +541,7 @@ func (w *incidentRun) runDue(ctx workflow.Context) {
 		w.rescan(ctx, incident.SystemActor)
 	}
 	// State changes are told at once; a storm's occurrence counts wait for the edit slot.
-	if len(w.events) > 0 || (w.NotifyPending && !now.Before(w.LastNotifyAt.Add(w.Policy.NotifyInterval))) {
+	if !w.held() && (len(w.events) > 0 || (w.NotifyPending && !now.Before(w.LastNotifyAt.Add(w.Policy.NotifyInterval)))) {
 		w.notify(ctx)
 	}
 }
@@ -596,6 +655,12 @@ func (w *incidentRun) resolve(ctx workflow.Context, by, note string) {
 	}
 	inc.Record(now, by, incident.EntryResolved, "%s", text)
 	w.changed(ctx, activities.Event{Kind: incident.EntryResolved, Actor: by, Text: text})
+	if w.noiseControl {
+		if w.Silence != nil {
+			w.releaseSilence(ctx)
+		}
+		w.report(ctx) // a resolved parent frees its children in the correlator
+	}
 }
 
 // changed queues an event for the thread, refreshes search attributes and wakes the loop.
@@ -609,6 +674,12 @@ func (w *incidentRun) changed(ctx workflow.Context, ev activities.Event) {
 // notify posts or edits the announcement and tells queued events. A failure that
 // retries cannot fix goes to the timeline; the incident goes on.
 func (w *incidentRun) notify(ctx workflow.Context) {
+	if w.held() {
+		// Silenced and never announced: nothing to post or edit. What
+		// happened meanwhile is in the timeline the announcement links.
+		w.events, w.NotifyPending = nil, false
+		return
+	}
 	actx := workflow.WithLocalActivityOptions(ctx, notifyOptions)
 	events := w.events
 	// Cleared first: handlers may queue more while the activity runs.
@@ -714,6 +785,7 @@ func (w *incidentRun) archiveInChild(ctx workflow.Context) {
 			c.Receive(ctx, &cl)
 			w.addClear(ctx, cl)
 		})
+		w.addNoiseReceivers(ctx, sel)
 		sel.Select(ctx)
 	}
 }
@@ -774,6 +846,7 @@ func (w *incidentRun) continueAsNew(ctx workflow.Context) error {
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return fmt.Errorf("wait for handlers before continue-as-new: %w", err)
 	}
+	w.awaitReports(ctx)
 	w.drainSignals(ctx)
 	carried := w.Carried
 	if workflow.GetVersion(ctx, versionCarryEvents, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
@@ -791,6 +864,8 @@ func (w *incidentRun) continueAsNew(ctx workflow.Context) error {
 func (w *incidentRun) registerHandlers(ctx workflow.Context) error {
 	w.occurrences = workflow.GetSignalChannel(ctx, SignalOccurrence)
 	w.clears = workflow.GetSignalChannel(ctx, SignalSourceClear)
+	w.correlations = workflow.GetSignalChannel(ctx, SignalCorrelated)
+	w.silenceEnded = workflow.GetSignalChannel(ctx, SignalSilenceEnded)
 	w.wake = workflow.NewBufferedChannel(ctx, 1)
 	w.scanLock = workflow.NewMutex(ctx)
 
@@ -959,6 +1034,7 @@ func IncidentWorkflow(ctx workflow.Context, in IncidentInput) (IncidentResult, e
 	if err := w.registerHandlers(ctx); err != nil {
 		return IncidentResult{}, err
 	}
+	w.noiseControl = workflow.GetVersion(ctx, versionNoiseControl, workflow.DefaultVersion, 1) > workflow.DefaultVersion
 	w.loadSearchAttributes(ctx)
 	if fresh {
 		if err := w.open(ctx); err != nil {
@@ -993,6 +1069,7 @@ func IncidentWorkflow(ctx workflow.Context, in IncidentInput) (IncidentResult, e
 		w.archiveInChild(ctx)
 	}
 	w.notify(ctx)
+	w.awaitReports(ctx)
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return IncidentResult{}, err
 	}

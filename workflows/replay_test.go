@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,7 +35,7 @@ const historyDir = "testdata/histories"
 // refactor) were recorded from released code and are never rewritten. When
 // the workflow changes on purpose, bump this and record: the new set is added
 // beside the old ones.
-const historySet = "issue10"
+const historySet = "issue13"
 
 func newReplayer(t *testing.T) worker.WorkflowReplayer {
 	r := worker.NewWorkflowReplayer()
@@ -245,6 +246,48 @@ func TestReplayFreshHistories(t *testing.T) {
 				t.Fatal(err)
 			}
 			ok(t)(ic.Resolve(ctx, s.IncidentID, workflows.ResolveRequest{By: "erin"}))
+			return s.IncidentID
+		}},
+		// A silence holds the announcement and escalation back until it ends
+		// (versionNoiseControl).
+		{"silence-then-announce", func(m *workerapp.Main) {
+			m.Config.Incident.RescanInterval = 0
+		}, func(t *testing.T, ic *client.Client, a incident.Alert) string {
+			sil, err := ic.AddSilence(ctx, workflows.AddSilenceRequest{Matchers: []string{"rule=" + a.Rule},
+				EndsAt: time.Now().Add(2 * time.Second), By: "grace"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := mustSend(t, ic, a)
+			mustSend(t, ic, a)
+			testenv.Eventually(t, 15*time.Second, "the silence to end", func() bool {
+				inc := mustGet(t, ic, s.IncidentID)
+				return len(entries(inc, incident.EntryUnsilenced)) == 1 && inc.Message != nil
+			})
+			if inc := mustGet(t, ic, s.IncidentID); len(entries(inc, incident.EntrySilenced)) != 1 || !strings.Contains(entries(inc, incident.EntrySilenced)[0].Text, sil.ID) {
+				t.Fatalf("timeline %+v does not say %s silenced it", inc.Timeline, sil.ID)
+			}
+			ok(t)(ic.Resolve(ctx, s.IncidentID, workflows.ResolveRequest{By: "grace"}))
+			return s.IncidentID
+		}},
+		// WAF blocks and 5xx on one service: the correlator raises both to
+		// critical and links them (versionNoiseControl).
+		{"correlated-pair", func(m *workerapp.Main) {
+			m.Config.Incident.RescanInterval = 0
+			m.Config.Incident.Escalation.Levels = nil
+			m.Config.Correlation.Enabled = true
+		}, func(t *testing.T, ic *client.Client, a incident.Alert) string {
+			a.Env, a.Category, a.Service = "replay-"+time.Now().Format("150405.000"), "waf", "payments"
+			b := a
+			b.Rule, b.Category = a.Rule+" 5xx", "reliability"
+			s, o := mustSend(t, ic, a), mustSend(t, ic, b)
+			cleanupIncident(t, ic.Temporal, o.IncidentID)
+			cleanupIncident(t, ic.Temporal, workflows.CorrelatorWorkflowID(workflows.CorrelatorScope(incident.CorrelationScopeEnv, a)))
+			testenv.Eventually(t, 15*time.Second, "both critical", func() bool {
+				return mustGet(t, ic, s.IncidentID).Severity == incident.SeverityCritical && mustGet(t, ic, o.IncidentID).Severity == incident.SeverityCritical
+			})
+			ok(t)(ic.Resolve(ctx, o.IncidentID, workflows.ResolveRequest{By: "heidi"}))
+			ok(t)(ic.Resolve(ctx, s.IncidentID, workflows.ResolveRequest{By: "heidi"}))
 			return s.IncidentID
 		}},
 	} {

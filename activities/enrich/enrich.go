@@ -83,38 +83,118 @@ func (e *Enricher) Enrich(_ context.Context, in EnrichInput) (EnrichResult, erro
 		now = e.Now
 	}
 	out := incident.Enrichment{Owner: e.Owner(in.Alert), At: now().UTC()}
-	for _, v := range values(in.Alert, e.IPFields, maxIPs) {
-		ip, err := netip.ParseAddr(v.text)
+	var domains []Value
+	if e.Intel != nil {
+		domains = AlertValues(in.Alert, e.DomainFields)
+	}
+	var found Found
+	if err := e.NewLookup().Values(AlertValues(in.Alert, e.IPFields), domains, &found); err != nil {
+		return EnrichResult{}, err
+	}
+	out.Geo, out.ThreatIntel = found.Geo, found.ThreatIntel
+	return EnrichResult{Enrichment: out}, nil
+}
+
+// Value is a string found in a field of an alert or a log record: an IP or
+// a domain to look up.
+type Value struct {
+	Field, Text string
+}
+
+// Found is what the lookups found for one alert or log record.
+type Found struct {
+	// Geo has one entry per IP a GeoIP database knows, in the order found.
+	Geo []incident.IPGeo
+	// ThreatIntel has the IPs, then the domains, that a list names.
+	ThreatIntel []incident.ThreatHit
+}
+
+// Reset empties f, keeping its storage for the next record.
+func (f *Found) Reset() { f.Geo, f.ThreatIntel = f.Geo[:0], f.ThreatIntel[:0] }
+
+// Lookup runs the lookups of one alert or record at a time. It remembers
+// the GeoIP records it decoded (by their place in the database, so a hit is
+// exactly what decoding again would give): the log pipeline keeps one per
+// goroutine, and a record from a network already seen costs no decoding.
+// A Lookup is not safe for concurrent use.
+type Lookup struct {
+	e    *Enricher
+	geo  geoCache
+	seen []string
+}
+
+// NewLookup returns a Lookup over e's databases and lists.
+func (e *Enricher) NewLookup() *Lookup { return &Lookup{e: e} }
+
+// Values adds to f what the IPs and domains say, as Enrich does for an
+// alert's: values are trimmed, empty and repeated ones skipped, at most 16
+// of each kind looked up; a value that is not an IP is not looked up as
+// one; a domain may be a URL or host:port. It fails only when a database
+// read fails.
+func (l *Lookup) Values(ips, domains []Value, f *Found) error {
+	e := l.e
+	if e.GeoIP == nil && e.Intel == nil {
+		return nil
+	}
+	l.seen = l.seen[:0]
+	for _, v := range ips {
+		text, ok := l.distinct(v.Text, maxIPs)
+		if !ok {
+			continue
+		}
+		ip, err := netip.ParseAddr(text)
 		if err != nil {
 			continue // a field named like an IP field that holds something else
 		}
 		ip = ip.Unmap()
 		if e.GeoIP != nil {
-			geo, ok, err := e.GeoIP.Lookup(ip)
+			geo, ok, err := e.GeoIP.lookup(ip, text, &l.geo)
 			if err != nil {
-				return EnrichResult{}, err
+				return err
 			}
 			if ok {
-				geo.Field = v.field
-				out.Geo = append(out.Geo, geo)
+				geo.Field = v.Field
+				f.Geo = append(f.Geo, geo)
 			}
 		}
 		if e.Intel != nil {
-			if hit, ok := e.Intel.LookupIP(ip); ok {
-				hit.Field = v.field
-				out.ThreatIntel = append(out.ThreatIntel, hit)
+			if hit, ok := e.Intel.lookupIP(ip, text); ok {
+				hit.Field = v.Field
+				f.ThreatIntel = append(f.ThreatIntel, hit)
 			}
 		}
 	}
-	if e.Intel != nil {
-		for _, v := range values(in.Alert, e.DomainFields, maxDomains) {
-			if hit, ok := e.Intel.LookupDomain(hostOf(v.text)); ok {
-				hit.Field = v.field
-				out.ThreatIntel = append(out.ThreatIntel, hit)
-			}
+	if e.Intel == nil {
+		return nil
+	}
+	l.seen = l.seen[:0]
+	for _, v := range domains {
+		text, ok := l.distinct(v.Text, maxDomains)
+		if !ok {
+			continue
+		}
+		if hit, ok := e.Intel.LookupDomain(hostOf(text)); ok {
+			hit.Field = v.Field
+			f.ThreatIntel = append(f.ThreatIntel, hit)
 		}
 	}
-	return EnrichResult{Enrichment: out}, nil
+	return nil
+}
+
+// distinct trims s and reports whether it is a new non-empty value while
+// fewer than limit were taken. A slice, not a map: there are at most 16.
+func (l *Lookup) distinct(s string, limit int) (string, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" || len(l.seen) >= limit {
+		return s, false
+	}
+	for _, x := range l.seen {
+		if x == s {
+			return s, false
+		}
+	}
+	l.seen = append(l.seen, s)
+	return s, true
 }
 
 // Owner returns the first owner rule the alert matches, or nil. A rule that
@@ -138,34 +218,21 @@ func (e *Enricher) Owner(a incident.Alert) *incident.Owner {
 	return nil
 }
 
-// value is one string found in an alert, with the field it came from.
-type value struct {
-	field, text string
-}
-
-// values collects the distinct string values of the named fields, in field
-// order, at most limit: each name is tried as a query_key name, then as a
-// dotted path into fields (and as a flat key with dots, as ElastAlert2 and
-// some shippers write them). Arrays contribute each string element.
-func values(a incident.Alert, fields []string, limit int) []value {
-	var out []value
-	seen := map[string]bool{}
+// AlertValues collects the string values of the named fields, in field order:
+// each name is tried as a query_key name, then as a dotted path into fields
+// (and as a flat key with dots, as ElastAlert2 and some shippers write
+// them). Arrays contribute each string element. Lookup.Values trims, skips
+// repeats and applies the limits.
+func AlertValues(a incident.Alert, fields []string) []Value {
+	var out []Value
 	addValue := func(field string, v any) {
 		switch x := v.(type) {
 		case string:
-			x = strings.TrimSpace(x)
-			if x != "" && !seen[x] && len(out) < limit {
-				seen[x] = true
-				out = append(out, value{field: field, text: x})
-			}
+			out = append(out, Value{Field: field, Text: x})
 		case []any:
 			for _, el := range x {
 				if s, ok := el.(string); ok {
-					s = strings.TrimSpace(s)
-					if s != "" && !seen[s] && len(out) < limit {
-						seen[s] = true
-						out = append(out, value{field: field, text: s})
-					}
+					out = append(out, Value{Field: field, Text: s})
 				}
 			}
 		}

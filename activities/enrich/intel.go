@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gaissmai/bart"
@@ -40,8 +41,10 @@ type Intel struct {
 	paths []string
 	log   *slog.Logger
 
-	mu     sync.RWMutex
-	set    *intelSet
+	// set is read without a lock: lookups on every core must not contend
+	// on one; mu orders reloads.
+	set    atomic.Pointer[intelSet]
+	mu     sync.Mutex
 	stamps map[string]time.Time
 }
 
@@ -55,21 +58,19 @@ func LoadIntel(paths []string, log *slog.Logger) (*Intel, error) {
 	if err != nil {
 		return nil, err
 	}
-	in.set, in.stamps = set, stamps
+	in.set.Store(set)
+	in.stamps = stamps
 	return in, nil
 }
 
 // Size is the number of indicators loaded.
-func (in *Intel) Size() int {
-	in.mu.RLock()
-	defer in.mu.RUnlock()
-	return in.set.size
-}
+func (in *Intel) Size() int { return in.set.Load().size }
 
 // Reload re-reads the lists if any file changed since the last load. A
 // list that fails to parse keeps the previous set in force (and says why).
 func (in *Intel) Reload() (changed bool, err error) {
-	in.mu.RLock()
+	in.mu.Lock()
+	defer in.mu.Unlock()
 	stale := false
 	for _, p := range in.paths {
 		fi, err := os.Stat(p)
@@ -78,7 +79,6 @@ func (in *Intel) Reload() (changed bool, err error) {
 			break
 		}
 	}
-	in.mu.RUnlock()
 	if !stale {
 		return false, nil
 	}
@@ -86,9 +86,8 @@ func (in *Intel) Reload() (changed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	in.mu.Lock()
-	in.set, in.stamps = set, stamps
-	in.mu.Unlock()
+	in.set.Store(set)
+	in.stamps = stamps
 	return true, nil
 }
 
@@ -113,23 +112,21 @@ func (in *Intel) Watch(ctx context.Context, interval time.Duration) {
 }
 
 // LookupIP returns the most specific list entry containing ip.
-func (in *Intel) LookupIP(ip netip.Addr) (incident.ThreatHit, bool) {
-	in.mu.RLock()
-	set := in.set
-	in.mu.RUnlock()
-	e, ok := set.ips.Lookup(ip.Unmap())
+func (in *Intel) LookupIP(ip netip.Addr) (incident.ThreatHit, bool) { return in.lookupIP(ip, "") }
+
+// lookupIP is LookupIP with the IP as the record wrote it (see ipString).
+func (in *Intel) lookupIP(ip netip.Addr, text string) (incident.ThreatHit, bool) {
+	e, ok := in.set.Load().ips.Lookup(ip.Unmap())
 	if !ok {
 		return incident.ThreatHit{}, false
 	}
-	return incident.ThreatHit{Indicator: ip.String(), Match: e.match, Tags: e.tags, Source: e.source}, true
+	return incident.ThreatHit{Indicator: ipString(ip, text), Match: e.match, Tags: e.tags, Source: e.source}, true
 }
 
 // LookupDomain matches the domain or its nearest listed parent
 // ("a.evil.example" matches a list entry "evil.example").
 func (in *Intel) LookupDomain(domain string) (incident.ThreatHit, bool) {
-	in.mu.RLock()
-	set := in.set
-	in.mu.RUnlock()
+	set := in.set.Load()
 	d := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(domain)), ".")
 	for name := d; name != ""; {
 		if e, ok := set.domains[name]; ok {

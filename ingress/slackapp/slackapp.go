@@ -40,6 +40,7 @@ type Incidents interface {
 	Rescan(ctx context.Context, id string, req workflows.RescanRequest) (incident.Incident, error)
 	Get(ctx context.Context, id string) (incident.Incident, error)
 	ListIncidents(ctx context.Context, f workflows.ListFilter) ([]incident.Incident, error)
+	AddSilence(ctx context.Context, req workflows.AddSilenceRequest) (incident.Silence, error)
 }
 
 // Paths the handler serves.
@@ -55,6 +56,7 @@ const (
 	// commandBudget leaves room within Slack's 3 s for the reply to travel.
 	commandBudget = 2500 * time.Millisecond
 	snoozeFor     = time.Hour
+	silenceFor    = time.Hour
 	listLimit     = 20
 )
 
@@ -195,7 +197,7 @@ func (h *Handler) interaction(cb slackapi.InteractionCallback) {
 	for _, a := range cb.ActionCallback.BlockActions {
 		switch a.ActionID {
 		case irslack.ActionAcknowledge, irslack.ActionResolve, irslack.ActionSnooze1h, irslack.ActionRescan,
-			irslack.ActionResolveAll:
+			irslack.ActionResolveAll, irslack.ActionSilence1h:
 			h.background(func(ctx context.Context) { h.press(ctx, cb, a.ActionID, a.Value) })
 			return
 		}
@@ -262,6 +264,14 @@ func (h *Handler) press(ctx context.Context, cb slackapi.InteractionCallback, ac
 			return
 		}
 		err = h.resolveAll(ctx, cb.ResponseURL, id, by)
+	case irslack.ActionSilence1h:
+		verb = "silence"
+		if !h.allowed(ctx, cb.User.ID) {
+			log.InfoContext(ctx, "refused: user not in allow_resolve")
+			h.ephemeral(ctx, cb.ResponseURL, "Sorry, you are not allowed to silence incidents. Ask someone on the incident team.")
+			return
+		}
+		err = h.silence(ctx, cb.ResponseURL, id, by)
 	case irslack.ActionRescan:
 		verb = "re-scan"
 		if _, err = h.inc.Rescan(ctx, id, workflows.RescanRequest{By: by}); err == nil {
@@ -274,6 +284,25 @@ func (h *Handler) press(ctx context.Context, cb slackapi.InteractionCallback, ac
 		return
 	}
 	log.InfoContext(ctx, "Slack action done")
+}
+
+// silence adds a one-hour silence for alerts like the incident's: new
+// incidents that match are counted, not announced, and this one does not
+// escalate while it lasts.
+func (h *Handler) silence(ctx context.Context, responseURL, id, by string) error {
+	inc, err := h.inc.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	s, err := h.inc.AddSilence(ctx, workflows.AddSilenceRequest{
+		Matchers: incident.MatchersFor(inc.Alert), EndsAt: h.cfg.Now().Add(silenceFor),
+		Comment: "from Slack on " + id, By: by,
+	})
+	if err != nil {
+		return err
+	}
+	h.ephemeral(ctx, responseURL, fmt.Sprintf("🔕 Silenced for 1h (silence %s): alerts like this are counted but not announced, and this incident will not escalate. `starter silence expire %s` ends it early.", s.ID, s.ID))
+	return nil
 }
 
 // resolveAll resolves a correlation parent, then each child it groups; a

@@ -130,6 +130,11 @@ func (f *fakeIncidents) ListIncidents(_ context.Context, lf workflows.ListFilter
 	return out, nil
 }
 
+func (f *fakeIncidents) AddSilence(_ context.Context, req workflows.AddSilenceRequest) (incident.Silence, error) {
+	f.record("silence %s until %s by %s: %s", strings.Join(req.Matchers, " "), req.EndsAt.Format(time.RFC3339), req.By, req.Comment)
+	return incident.Silence{ID: "7f3a-1", EndsAt: req.EndsAt}, nil
+}
+
 // responseURL is a stand-in for Slack's response_url that records what it receives.
 type responseURL struct {
 	*httptest.Server
@@ -355,6 +360,31 @@ func TestResolveAllButton(t *testing.T) {
 	if !strings.Contains(text, "Resolved incident-parent and 2 of its 3 children") ||
 		!strings.Contains(text, "Not resolved: incident-c2: already resolved by cli:bob") {
 		t.Errorf("summary %q", text)
+	}
+}
+
+// Silence 1h silences alerts like the incident's for an hour, for the
+// people allowed to resolve.
+func TestSilenceButton(t *testing.T) {
+	inc := newIncidents("incident-abc")
+	inc.incs["incident-abc"].Alert = incident.Alert{Source: "rules", Rule: "login failures", Env: "prod", QueryKey: map[string]string{"client.ip": "203.0.113.9"}}
+	h := MustHandler(t, inc, func(c *Config) { c.AllowResolve = []string{"U123"} })
+	resp := newResponseURL(t)
+	send(h, InteractionsPath, buttonForm("irflow_silence_1h", "incident-abc", "U999", "mallory", resp.URL), now, secret)
+	h.Wait()
+	if c := inc.Calls(); len(c) != 0 {
+		t.Fatalf("calls %v from a user not in allow_resolve, want none", c)
+	}
+	send(h, InteractionsPath, buttonForm("irflow_silence_1h", "incident-abc", "U123", "alice", resp.URL), now, secret)
+	h.Wait()
+	want := []string{`silence source="rules" rule="login failures" env="prod" client.ip="203.0.113.9" until 2026-11-22T21:00:00Z by slack:U123 (alice): from Slack on incident-abc`}
+	if got := inc.Calls(); !slices.Equal(got, want) {
+		t.Errorf("calls %q, want %q", got, want)
+	}
+	msgs := resp.Messages()
+	if len(msgs) != 2 || !strings.Contains(msgs[0]["text"].(string), "not allowed to silence") ||
+		!strings.Contains(msgs[1]["text"].(string), "Silenced for 1h (silence 7f3a-1)") {
+		t.Errorf("ephemeral messages %v", msgs)
 	}
 }
 

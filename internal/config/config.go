@@ -47,6 +47,8 @@ type Config struct {
 	Correlation Correlation `yaml:"correlation"`
 	// Digest is the daily digest's schedule and channel.
 	Digest Digest `yaml:"digest"`
+	// Logs is the log pipeline's transform (routes, output).
+	Logs Logs `yaml:"logs"`
 }
 
 // SNS tunes the SNS client escalation pages use; the usual AWS env vars and
@@ -199,6 +201,8 @@ func Default() Config {
 	corr.SetDefaults()
 	var digest Digest
 	digest.SetDefaults()
+	var logs Logs
+	logs.SetDefaults()
 	return Config{
 		Temporal: Temporal{Address: "127.0.0.1:7233", Namespace: "default"},
 		Worker:   Worker{MetricsAddr: "127.0.0.1:9090", MaxConcurrentActivities: 100, ShutdownTimeout: Duration(10 * time.Second)},
@@ -216,6 +220,7 @@ func Default() Config {
 		CloudWatch:  cw,
 		Correlation: corr,
 		Digest:      digest,
+		Logs:        logs,
 	}
 }
 
@@ -304,6 +309,8 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	set(&c.Enrich.GeoIPDB, EnvGeoIPDB)
 	set(&c.CloudWatch.Endpoint, EnvCloudWatchEndpoint)
 	set(&c.Lambda.Endpoint, EnvLambdaEndpoint)
+	set(&c.Logs.Output, EnvLogsOutput)
+	set(&c.Logs.FirehoseEndpoint, EnvFirehoseEndpoint)
 	if v := getenv(EnvThreatIntel); v != "" {
 		c.Enrich.ThreatIntel = nil
 		for _, p := range strings.Split(v, ",") {
@@ -330,6 +337,8 @@ func (c *Config) Policy() incident.Policy {
 		NotifyInterval:      time.Duration(c.Incident.NotifyInterval),
 		MaxSignalsPerRun:    c.Incident.MaxSignalsPerRun,
 		MaxHistoryEvents:    c.Incident.MaxHistoryEvents,
+		Silences:            true,
+		Correlation:         c.Correlation.Policy(),
 	}
 	for _, l := range c.Incident.Escalation.Levels {
 		p.Escalation.Levels = append(p.Escalation.Levels, incident.EscalationLevel{After: time.Duration(l.After), Targets: l.Targets})
@@ -401,6 +410,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Digest.Validate(); err != nil {
+		return err
+	}
+	if err := c.Logs.Validate(); err != nil {
 		return err
 	}
 	for i, id := range c.Ingress.Slack.AllowResolve {

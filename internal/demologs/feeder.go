@@ -14,6 +14,7 @@ import (
 	opensearchgo "github.com/opensearch-project/opensearch-go/v2"
 
 	"github.com/irflow/irflow/internal/opensearch"
+	"github.com/irflow/irflow/logpipe"
 )
 
 // Feeder indexes generated logs into OpenSearch as time passes, for `starter dev`.
@@ -31,7 +32,12 @@ type Feeder struct {
 	AssetsDir string
 	// BatchSize caps documents per _bulk request; default 2000.
 	BatchSize int
-	Logger    *slog.Logger
+	// Pipeline, when set, sends the logs through the log pipeline's
+	// transform (as CloudWatch Logs payloads of LogGroup, routed by
+	// LogRoutes), as production logs arrive: enriched, tagged and routed.
+	// Nil indexes the generated documents as they are.
+	Pipeline *logpipe.Pipeline
+	Logger   *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 
@@ -148,6 +154,9 @@ func (f *Feeder) IndexRange(ctx context.Context, from, to time.Time) (int, error
 		inBatch = 0
 		return nil
 	}
+	if f.Pipeline != nil {
+		return f.replay(ctx, from, to)
+	}
 	for d := range Generate(f.Seed, from, to, f.Options) {
 		if err := writeBulkDoc(enc, d); err != nil {
 			return total, err
@@ -163,6 +172,20 @@ func (f *Feeder) IndexRange(ctx context.Context, from, to time.Time) (int, error
 		return total, err
 	}
 	return total, nil
+}
+
+// replay indexes [from, to) through the log pipeline.
+func (f *Feeder) replay(ctx context.Context, from, to time.Time) (int, error) {
+	r := &logpipe.Replayer{Pipeline: f.Pipeline, Client: f.Client, BatchDocs: f.BatchSize}
+	res, err := r.Payloads(ctx, Payloads(Generate(f.Seed, from, to, f.Options)))
+	f.indexed.Add(int64(res.Indexed))
+	if err != nil {
+		return res.Indexed, fmt.Errorf("demo logs through the transform: %w", err)
+	}
+	if res.Failed > 0 {
+		return res.Indexed, fmt.Errorf("demo logs through the transform: %d of %d events failed, first: %s", res.Failed, res.Events, res.Errors[0])
+	}
+	return res.Indexed, nil
 }
 
 func (f *Feeder) bulk(ctx context.Context, body *bytes.Buffer, n int) error {

@@ -18,6 +18,7 @@ import (
 	"github.com/irflow/irflow/internal/devstack"
 
 	"github.com/irflow/irflow/activities"
+	"github.com/irflow/irflow/activities/enrich"
 	"github.com/irflow/irflow/incident"
 	"github.com/irflow/irflow/internal/client"
 	"github.com/irflow/irflow/internal/config"
@@ -26,6 +27,7 @@ import (
 	"github.com/irflow/irflow/internal/opensearch"
 	"github.com/irflow/irflow/internal/schedules"
 	"github.com/irflow/irflow/internal/workerapp"
+	"github.com/irflow/irflow/logpipe"
 )
 
 // Main is `starter dev`: the whole system on one machine. Run starts, in
@@ -118,6 +120,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		if enrichLine, cloudwatchLine, err = m.startContext(ctx, &cfg); err != nil {
 			return fmt.Errorf("demo context: %w", err)
 		}
+		// After the context: the demo logs are enriched on the way in.
+		if err := m.startDemoLogs(ctx, cfg, searchURL); err != nil {
+			return err
+		}
 	}
 
 	fmt.Fprintln(m.Out, "==> starting worker")
@@ -135,6 +141,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 		sweeps = fmt.Sprintf("%d rules from %s (%d new, %d updated, %d unchanged, %d removed)",
 			n.Created+n.Updated+n.Unchanged, cfg.Search.RulesDir, n.Created, n.Updated, n.Unchanged, n.Deleted)
+	}
+
+	if m.ConfigPath == "" {
+		cfg.Digest.Enabled = true // dev prints the daily digest on the console
+	}
+	if _, err := schedules.ApplyDigest(ctx, w.Client, cfg.Digest, io.Discard); err != nil {
+		return fmt.Errorf("apply the digest schedule: %w", err)
 	}
 
 	token, err := devToken(m.Home, &cfg)
@@ -210,24 +223,42 @@ func (m *Main) startTemporal(ctx context.Context) (*devstack.Temporal, error) {
 	return tmp, nil
 }
 
-// startOpenSearch runs the embedded node and the demo log feed until ctx ends.
+// startOpenSearch runs the embedded node.
 func (m *Main) startOpenSearch(ctx context.Context) (*opensearch.Node, error) {
 	node, err := opensearch.Start(ctx, opensearch.Options{Home: filepath.Join(m.Home, "opensearch"), HTTPPort: m.OpenSearchPort, Logger: m.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("start OpenSearch (build it with `make opensearch-jars`, or pass --no-opensearch): %w", err)
 	}
 	m.onClose(func() { _ = node.Stop() })
-	c, err := activities.NewSearchClient(node.URL())
+	return node, nil
+}
+
+// startDemoLogs feeds the demo logs until ctx ends, through the log
+// pipeline's transform as production logs arrive (CloudWatch Logs payloads,
+// enriched with cfg's enrichment, routed by the demo's routes).
+func (m *Main) startDemoLogs(ctx context.Context, cfg config.Config, url string) error {
+	c, err := activities.NewSearchClient(url)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	feeder := &demologs.Feeder{Client: c, Seed: 1, Logger: m.Logger}
+	// The demo's own log groups route first, whatever else the config routes.
+	cfg.Logs.Routes = append(demologs.LogRoutes(), cfg.Logs.Routes...)
+	e, err := enrich.New(cfg.Enrich, m.Logger)
+	if err != nil {
+		return fmt.Errorf("demo logs: %w", err)
+	}
+	m.onClose(func() { _ = e.Close() })
+	pipeline, err := logpipe.New(cfg.Logs, e)
+	if err != nil {
+		return fmt.Errorf("demo logs: %w", err)
+	}
+	feeder := &demologs.Feeder{Client: c, Seed: demoSeed, Logger: m.Logger, Pipeline: pipeline}
 	go func() {
 		if err := feeder.Run(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
 			m.Logger.Error("demo log feed stopped", "error", err)
 		}
 	}()
-	return node, nil
+	return nil
 }
 
 // devToken makes sure the dev ingress has a token: the configured ones, or one

@@ -25,13 +25,21 @@ const (
 	IndexTemplateName  = "irflow-logs"
 	ISMPolicyName      = "irflow-logs-30d"
 	IngestPipelineName = "irflow-logs" // referenced by the template's index.default_pipeline
+
+	// The log pipeline's intake: Firehose writes to IntakeIndex, whose
+	// pipeline routes each document to the index the transform named.
+	IntakeTemplateFile = "intake-template.json"
+	IntakePipelineFile = "intake-pipeline.json"
+	IntakeTemplateName = "irflow-logs-intake"
+	IntakePipelineName = "irflow-logs-intake"
+	IntakeIndex        = "irflow-logs-intake"
 )
 
 // LogIndexPatterns are the indices the template, policy and demo data cover.
 var LogIndexPatterns = []string{"uc-be-*", "us-fe-*", "waf-logs-*"}
 
 // InstallLogAssets installs the ingest pipeline, then the index template (which names
-// the pipeline), then the ISM policy if the cluster has the ISM plugin (the embedded
+// the pipeline), then the log pipeline's intake pipeline and template, then the ISM policy if the cluster has the ISM plugin (the embedded
 // node does not; Amazon OpenSearch Service does). An existing ISM policy is left as
 // is. dir defaults to deploy/opensearch under the module root.
 func InstallLogAssets(ctx context.Context, c *opensearchgo.Client, dir string, log *slog.Logger) error {
@@ -66,6 +74,18 @@ func InstallLogAssets(ctx context.Context, c *opensearchgo.Client, dir string, l
 	}
 	if _, err := do(ctx, c, http.MethodPut, "/_index_template/"+IndexTemplateName, template); err != nil {
 		return fmt.Errorf("put index template %s: %w", IndexTemplateName, err)
+	}
+	for _, a := range []struct{ file, path string }{
+		{IntakePipelineFile, "/_ingest/pipeline/" + IntakePipelineName},
+		{IntakeTemplateFile, "/_index_template/" + IntakeTemplateName},
+	} {
+		body, err := read(a.file)
+		if err != nil {
+			return err
+		}
+		if _, err := do(ctx, c, http.MethodPut, a.path, body); err != nil {
+			return fmt.Errorf("put %s: %w", a.path, err)
+		}
 	}
 	policy, err := read(ISMPolicyFile)
 	if err != nil {

@@ -21,6 +21,10 @@ func Worker(tb testing.TB, c client.Client, edit func(*workerapp.Main)) *workera
 	cfg.Worker.MetricsAddr = "127.0.0.1:0"
 	cfg.Worker.ShutdownTimeout = config.Duration(2 * time.Second)
 	cfg.Archive.URL = "file://" + tb.TempDir()
+	// A package's tests share one dev server and mostly one env and service:
+	// three high alerts of unrelated tests would open a correlation parent.
+	// Tests of correlation turn it on with an env of their own.
+	cfg.Correlation.Enabled = false
 	m := &workerapp.Main{Config: cfg, Client: c, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if edit != nil {
 		edit(m)

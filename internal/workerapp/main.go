@@ -130,14 +130,22 @@ func (m *Main) Open(ctx context.Context) error {
 		checkers[incident.SourceCloudWatch] = activities.CheckerFunc(cw.CheckAlarm)
 	}
 	ic := client.New(m.Client, m.Config.Temporal.Namespace)
+	// Rule sweeps and burst parents open incidents as ingress does.
+	send := func(ctx context.Context, a incident.Alert) error {
+		_, err := ic.Send(ctx, workflows.Occurrence{Count: 1, Alert: a, FirstSeen: a.Time, LastSeen: a.Time})
+		return err
+	}
 	Register(m.worker, Deps{
 		Policy: m.Config.Policy(), Notifier: notifier, Store: store, SNS: snsClient,
 		Checkers: checkers, Default: m.Default, Temporal: m.Client,
-		Search: search, Enricher: enricher, CloudWatch: cw, Hooks: hooks,
-		RuleSweeps: &activities.RuleSweeps{Temporal: m.Client, Send: func(ctx context.Context, a incident.Alert) error {
-			_, err := ic.Send(ctx, workflows.Occurrence{Count: 1, Alert: a, FirstSeen: a.Time, LastSeen: a.Time})
-			return err
-		}},
+		Search: search, Enricher: enricher, CloudWatch: cw, Hooks: hooks, Digest: m.digest(ic, store, notifier),
+		Silences: &activities.Silences{Temporal: m.Client, Windows: m.Config.Silences.Windows()},
+		RuleSweeps: &activities.RuleSweeps{
+			Temporal: m.Client, Send: send,
+		},
+		Correlation: &activities.Correlation{
+			Temporal: m.Client, Send: send, Rules: m.Config.Correlation.Rules(),
+		},
 	})
 	if err := m.worker.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)

@@ -37,6 +37,14 @@ type Deps struct {
 	CloudWatch *activities.CloudWatch
 	// Hooks are the Lambda re-scan hooks; nil has none.
 	Hooks *activities.LambdaHooks
+	// Digest collects, saves and posts the daily digest; nil fails its runs.
+	Digest *activities.Digest
+	// Silences checks new incidents against silences and maintenance
+	// windows; nil queries the silences workflow through Temporal only.
+	Silences *activities.Silences
+	// Correlation reports incidents to their correlator and opens burst
+	// parents; nil has no rules and cannot send.
+	Correlation *activities.Correlation
 }
 
 // Register registers every workflow and activity on r, once.
@@ -75,4 +83,28 @@ func Register(r worker.Registry, d Deps) {
 	// activity. A method registers under its name, as the workflow calls it.
 	r.RegisterActivity(search.SweepRule)
 	r.RegisterActivity(sweeps)
+
+	r.RegisterWorkflowWithOptions(workflows.DigestWorkflow, workflow.RegisterOptions{Name: workflows.DigestWorkflowName})
+	digest := d.Digest
+	if digest == nil {
+		digest = &activities.Digest{}
+	}
+	// Not CollectIncidents: it returns every incident, too big a payload.
+	r.RegisterActivity(digest.CollectDigest)
+	r.RegisterActivity(digest.PublishDigest)
+
+	r.RegisterWorkflowWithOptions(workflows.SilencesWorkflow, workflow.RegisterOptions{Name: workflows.SilencesWorkflowName})
+	silences := d.Silences
+	if silences == nil {
+		silences = &activities.Silences{Temporal: d.Temporal}
+	}
+	r.RegisterActivity(silences.CheckSilence)
+
+	r.RegisterWorkflowWithOptions(workflows.CorrelatorWorkflow, workflow.RegisterOptions{Name: workflows.CorrelatorWorkflowName})
+	corr := d.Correlation
+	if corr == nil {
+		corr = &activities.Correlation{Temporal: d.Temporal}
+	}
+	r.RegisterActivity(corr.ReportIncident)
+	r.RegisterActivity(corr.OpenParent)
 }
