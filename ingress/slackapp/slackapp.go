@@ -195,9 +195,7 @@ func (h *Handler) interaction(cb slackapi.InteractionCallback) {
 		return
 	}
 	for _, a := range cb.ActionCallback.BlockActions {
-		switch a.ActionID {
-		case irslack.ActionAcknowledge, irslack.ActionResolve, irslack.ActionSnooze1h, irslack.ActionRescan,
-			irslack.ActionResolveAll, irslack.ActionSilence1h:
+		if _, ok := verbs[a.ActionID]; ok {
 			h.background(func(ctx context.Context) { h.press(ctx, cb, a.ActionID, a.Value) })
 			return
 		}
@@ -222,6 +220,12 @@ func Actor(userID, name string) string {
 	return fmt.Sprintf("slack:%s (%s)", userID, name)
 }
 
+// verbs names what each button does, for refusals and failures.
+var verbs = map[string]string{
+	irslack.ActionAcknowledge: "acknowledge", irslack.ActionResolve: "resolve", irslack.ActionSnooze1h: "snooze",
+	irslack.ActionResolveAll: "resolve", irslack.ActionSilence1h: "silence", irslack.ActionRescan: "re-scan",
+}
+
 // press performs one button press. The message itself is edited by the
 // workflow's notify activity; only refusals and failures are told here.
 func (h *Handler) press(ctx context.Context, cb slackapi.InteractionCallback, action, value string) {
@@ -236,44 +240,26 @@ func (h *Handler) press(ctx context.Context, cb slackapi.InteractionCallback, ac
 		h.ephemeral(ctx, cb.ResponseURL, "This button has no incident ID.")
 		return
 	}
-	var verb string
+	verb := verbs[action]
+	// Everything but acknowledge and re-scan changes what others are told:
+	// only allow_resolve may.
+	if action != irslack.ActionAcknowledge && action != irslack.ActionRescan && !h.allowed(ctx, cb.User.ID) {
+		log.InfoContext(ctx, "refused: user not in allow_resolve")
+		h.ephemeral(ctx, cb.ResponseURL, fmt.Sprintf("Sorry, you are not allowed to %s incidents. Ask someone on the incident team.", verb))
+		return
+	}
 	switch action {
 	case irslack.ActionAcknowledge:
-		verb = "acknowledge"
 		_, err = h.inc.Acknowledge(ctx, id, workflows.AcknowledgeRequest{By: by})
-	case irslack.ActionResolve, irslack.ActionSnooze1h:
-		verb = "resolve"
-		if action == irslack.ActionSnooze1h {
-			verb = "snooze"
-		}
-		if !h.allowed(ctx, cb.User.ID) {
-			log.InfoContext(ctx, "refused: user not in allow_resolve")
-			h.ephemeral(ctx, cb.ResponseURL, fmt.Sprintf("Sorry, you are not allowed to %s incidents. Ask someone on the incident team.", verb))
-			return
-		}
-		if action == irslack.ActionResolve {
-			_, err = h.inc.Resolve(ctx, id, workflows.ResolveRequest{By: by, Note: "resolved from Slack"})
-		} else {
-			_, err = h.inc.Snooze(ctx, id, workflows.SnoozeRequest{By: by, Until: h.cfg.Now().Add(snoozeFor)})
-		}
+	case irslack.ActionResolve:
+		_, err = h.inc.Resolve(ctx, id, workflows.ResolveRequest{By: by, Note: "resolved from Slack"})
+	case irslack.ActionSnooze1h:
+		_, err = h.inc.Snooze(ctx, id, workflows.SnoozeRequest{By: by, Until: h.cfg.Now().Add(snoozeFor)})
 	case irslack.ActionResolveAll:
-		verb = "resolve"
-		if !h.allowed(ctx, cb.User.ID) {
-			log.InfoContext(ctx, "refused: user not in allow_resolve")
-			h.ephemeral(ctx, cb.ResponseURL, "Sorry, you are not allowed to resolve incidents. Ask someone on the incident team.")
-			return
-		}
 		err = h.resolveAll(ctx, cb.ResponseURL, id, by)
 	case irslack.ActionSilence1h:
-		verb = "silence"
-		if !h.allowed(ctx, cb.User.ID) {
-			log.InfoContext(ctx, "refused: user not in allow_resolve")
-			h.ephemeral(ctx, cb.ResponseURL, "Sorry, you are not allowed to silence incidents. Ask someone on the incident team.")
-			return
-		}
 		err = h.silence(ctx, cb.ResponseURL, id, by)
 	case irslack.ActionRescan:
-		verb = "re-scan"
 		if _, err = h.inc.Rescan(ctx, id, workflows.RescanRequest{By: by}); err == nil {
 			h.ephemeral(ctx, cb.ResponseURL, "🔎 Re-scan started; the result will appear in the thread.")
 		}
