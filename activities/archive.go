@@ -86,6 +86,7 @@ func (a *Archive) ArchiveIncident(ctx context.Context, in ArchiveInput) (Archive
 	}
 	u, err := a.Store.Put(ctx, ArchiveKey(in.Incident), body)
 	if err != nil {
+		MetricsHandler(ctx).Counter(MetricArchiveFailures).Inc(1)
 		return ArchiveResult{}, fmt.Errorf("archive %s: %w", in.Incident.ID, err)
 	}
 	return ArchiveResult{URL: u}, nil

@@ -85,5 +85,5 @@ func (l *LambdaHooks) Run(ctx context.Context, h config.LambdaHook, req LambdaRe
 	if detail == "" {
 		detail = "lambda hook " + h.Function + " says " + string(state)
 	}
-	return incident.Scan{State: state, Detail: truncate(detail, 500)}, nil
+	return incident.Scan{State: state, Detail: incident.Truncate(detail, 500)}, nil
 }

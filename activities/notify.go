@@ -135,7 +135,9 @@ func (n *Notify) NotifyIncident(ctx context.Context, in NotifyInput) (res Notify
 	defer func() {
 		if err == nil {
 			res.Warnings = warned.list
+			return
 		}
+		MetricsHandler(ctx).WithTags(map[string]string{MetricTagNotifier: n.Notifier.Name()}).Counter(MetricNotifyFailures).Inc(1)
 	}()
 	// An event is dropped if this call fails for good, so only then is it retried here.
 	fail := func(what string, err error) error {

@@ -53,7 +53,19 @@ func (s *Search) SweepRule(ctx context.Context, in SweepInput) (SweepResult, err
 		return SweepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("load rule %s: %v", in.Rule.Path, err), "BadRule", err)
 	}
 	st := in.State
+	began := time.Now()
 	res, ms, err := s.Sweep(ctx, r, &st, in.Now)
+	m := MetricsHandler(ctx).WithTags(map[string]string{MetricTagRule: r.Name})
+	m.Timer(MetricRuleSweepDuration).Record(time.Since(began))
+	covered := in.State.LastRunEnd // a failed sweep covers nothing new
+	if err != nil {
+		m.Counter(MetricRuleSweepErrors).Inc(1)
+	} else {
+		covered = res.End
+	}
+	if !covered.IsZero() {
+		m.Gauge(MetricRuleSweepLag).Update(max(time.Since(covered)-r.QueryDelay, 0).Seconds())
+	}
 	if err != nil {
 		return res, err
 	}
@@ -136,7 +148,7 @@ func (s *Search) search(ctx context.Context, q rules.Search, v any, res *SweepRe
 		return fmt.Errorf("search %s: read response: %w", q.Index, err)
 	}
 	if resp.IsError() {
-		msg := fmt.Sprintf("search %s: %s: %s", q.Index, resp.Status(), truncate(string(b), 512))
+		msg := fmt.Sprintf("search %s: %s: %s", q.Index, resp.Status(), incident.Truncate(string(b), 512))
 		// 4xx other than 429 means the query itself is wrong (a bad filter, a
 		// missing index); retrying will not help.
 		if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != 429 {
@@ -148,11 +160,4 @@ func (s *Search) search(ctx context.Context, q rules.Search, v any, res *SweepRe
 		return fmt.Errorf("search %s: decode response: %w", q.Index, err)
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

@@ -306,6 +306,18 @@ func TestTaskDefinitions(t *testing.T) {
 					if !strings.Contains(cmd, want) {
 						t.Errorf("container %s: health check %q does not probe %s", deref(c.Name), cmd, want)
 					}
+					// The container checks itself with the CLI the image ships: no sidecar.
+					if deref(c.Name) != tt.container || !slices.Equal(c.HealthCheck.Command[:min(3, len(c.HealthCheck.Command))], []string{"CMD", "/usr/local/bin/starter", "healthcheck"}) {
+						t.Errorf("container %s: health check %q, want [CMD /usr/local/bin/starter healthcheck ...] on container %s", deref(c.Name), cmd, tt.container)
+					}
+					if c.HealthCheck.Timeout != nil && !strings.Contains(cmd, "--max-time") {
+						t.Errorf("container %s: health check without --max-time outlives ECS's timeout %ds", deref(c.Name), *c.HealthCheck.Timeout)
+					}
+				}
+			}
+			for _, c := range in.ContainerDefinitions {
+				if strings.Contains(deref(c.Image), "busybox") {
+					t.Errorf("container %s runs %s; %s health-checks itself with starter healthcheck", deref(c.Name), deref(c.Image), tt.container)
 				}
 			}
 			if !healthChecked {

@@ -212,6 +212,7 @@ func TestParsePromQL(t *testing.T) {
 
 type scrapeConfig struct {
 	Global        map[string]any `yaml:"global"`
+	RuleFiles     []string       `yaml:"rule_files"`
 	ScrapeConfigs []struct {
 		JobName      string `yaml:"job_name"`
 		MetricsPath  string `yaml:"metrics_path"`

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Alert is one signal from a source: an OpenSearch rule match, a CloudWatch alarm,
@@ -161,4 +162,18 @@ func (a *Alert) validate(prefix string) error {
 		}
 	}
 	return nil
+}
+
+// Truncate cuts s to at most n bytes on a rune boundary, ending a cut
+// string with "…": Slack blocks, timeline details, Web UI summaries and rule
+// alert texts all have byte limits and must stay valid UTF-8.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:max(cut, 0)] + "…"
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestFingerprintIsStableAndDocumented(t *testing.T) {
@@ -179,5 +180,24 @@ func TestNormalizeIDAndErrors(t *testing.T) {
 	}
 	if ErrorCode(errors.New("boom")) != EINTERNAL || ErrorMessage(errors.New("boom")) != "internal error" {
 		t.Error("plain errors must not leak")
+	}
+}
+
+// Truncate keeps within the byte limit and never splits a rune.
+func TestTruncate(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"abcdefghij", 10, "abcdefghij"},
+		{"abcdefghijk", 10, "abcdefg…"},
+		{"ééééé", 6, "é…"}, // 10 bytes; a cut inside the second é backs off
+	} {
+		got := Truncate(tc.in, tc.n)
+		if got != tc.want || len(got) > tc.n || !utf8.ValidString(got) {
+			t.Errorf("Truncate(%q, %d) = %q (%d bytes), want %q", tc.in, tc.n, got, len(got), tc.want)
+		}
 	}
 }

@@ -37,7 +37,7 @@ func MatchAlert(r *Rule, m Match) incident.Alert {
 	sev, _ := incident.ParseSeverity(r.Severity)
 	a := incident.Alert{
 		Source: AlertSource, Rule: r.Name, Env: r.Env, Category: r.Category, Severity: sev,
-		Title: truncateText(subject, incident.MaxTextLen-3), Summary: truncateText(text, incident.MaxTextLen-3),
+		Title: incident.Truncate(subject, incident.MaxTextLen), Summary: incident.Truncate(text, incident.MaxTextLen),
 		QueryKey: QueryKeyValues(r, m.Key), Fields: m.Fields, Time: m.Time, Channel: r.SlackChannel,
 	}
 	return a
@@ -83,11 +83,4 @@ func LoadByName(dirs ...string) (func(name string) (*Rule, error), error) {
 		}
 		return r, nil
 	}, nil
-}
-
-func truncateText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

@@ -49,6 +49,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newLogsCmd())
 	root.AddCommand(newDigestCmd(g))
 	root.AddCommand(newSilenceCmd(g))
+	root.AddCommand(newHealthcheckCmd())
 	return root
 }
 

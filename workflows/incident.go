@@ -228,6 +228,7 @@ func (w *incidentRun) open(ctx workflow.Context) error {
 		inc.Previous = pol.Previous
 	}
 	w.Policy = pol.Policy
+	w.countOpened(ctx)
 	text := fmt.Sprintf("%s %s from %s", inc.Severity.Emoji(), inc.Title(), inc.Alert.Source)
 	if inc.Previous != nil {
 		text += fmt.Sprintf(" (re-fired; previous run %s)", inc.Previous.RunID)
@@ -654,6 +655,7 @@ func (w *incidentRun) resolve(ctx workflow.Context, by, note string) {
 		text += ": " + note
 	}
 	inc.Record(now, by, incident.EntryResolved, "%s", text)
+	w.countResolved(ctx, by)
 	w.changed(ctx, activities.Event{Kind: incident.EntryResolved, Actor: by, Text: text})
 	if w.noiseControl {
 		if w.Silence != nil {
@@ -709,6 +711,7 @@ func (w *incidentRun) notify(ctx workflow.Context) {
 			ref := res.Message
 			w.Incident.Message = &ref
 			w.Incident.Record(now, incident.SystemActor, incident.EntryNotified, "announced via %s %s", ref.Notifier, ref.Channel)
+			w.observeAnnounced(ctx, now)
 		}
 		// What went wrong without stopping the notice (posted by name: no
 		// channel listing, a fallback channel) is for people to fix.
@@ -936,6 +939,7 @@ func (w *incidentRun) acknowledge(ctx workflow.Context, req AcknowledgeRequest) 
 		text += ": " + req.Note
 	}
 	inc.Record(now, req.By, incident.EntryAcknowledged, "%s", text)
+	w.observeAck(ctx)
 	w.changed(ctx, activities.Event{Kind: incident.EntryAcknowledged, Actor: req.By, Text: text})
 	return UpdateResult{Incident: *inc}, nil
 }

@@ -214,8 +214,17 @@ func TestReplayFreshHistories(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			// Each change lands before the next, as an alarm's OK and ALARM
+			// do: signals on two channels that arrive in one workflow task
+			// are folded in channel by channel, not in arrival order.
 			clear()
+			testenv.Eventually(t, 15*time.Second, "the first clear", func() bool {
+				return mustGet(t, ic, s.IncidentID).CleanScans == 1
+			})
 			mustSend(t, ic, a)
+			testenv.Eventually(t, 15*time.Second, "the fire", func() bool {
+				return mustGet(t, ic, s.IncidentID).Occurrences == 2
+			})
 			clear()
 			testenv.Eventually(t, 15*time.Second, "the second clear", func() bool {
 				inc := mustGet(t, ic, s.IncidentID)

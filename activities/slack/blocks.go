@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	slackapi "github.com/slack-go/slack"
 
@@ -59,7 +58,7 @@ func Header(inc *incident.Incident) string {
 		b.WriteString("🛡️ ")
 	}
 	b.WriteString(inc.Title())
-	return truncate(b.String(), maxHeader)
+	return incident.Truncate(b.String(), maxHeader)
 }
 
 // FallbackText is the message's plain text, shown in notifications and by
@@ -83,7 +82,7 @@ func Blocks(cfg *config.Slack, inc *incident.Incident) []slackapi.Block {
 	var fields []*slackapi.TextBlockObject
 	add := func(name, value string) {
 		if value != "" {
-			fields = append(fields, mrkdwn(truncate(fmt.Sprintf("*%s*\n%s", name, value), maxFieldText)))
+			fields = append(fields, mrkdwn(incident.Truncate(fmt.Sprintf("*%s*\n%s", name, value), maxFieldText)))
 		}
 	}
 	add("Rule", escape(a.Rule))
@@ -100,30 +99,30 @@ func Blocks(cfg *config.Slack, inc *incident.Incident) []slackapi.Block {
 		n := min(len(fields), maxFields)
 		var text *slackapi.TextBlockObject
 		if intro != "" {
-			text, intro = mrkdwn(truncate(intro, maxSection)), ""
+			text, intro = mrkdwn(incident.Truncate(intro, maxSection)), ""
 		}
 		blocks = append(blocks, slackapi.NewSectionBlock(text, fields[:n], nil))
 		fields = fields[n:]
 	}
 
 	if c := correlation(inc); c != "" {
-		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn(truncate("*Correlation*\n"+escape(c), maxSection)), nil, nil))
+		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn(incident.Truncate("*Correlation*\n"+escape(c), maxSection)), nil, nil))
 	}
 
 	if l := linksText(inc); l != "" {
-		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn(truncate("*Linked incidents*\n"+l, maxSection)), nil, nil))
+		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn(incident.Truncate("*Linked incidents*\n"+l, maxSection)), nil, nil))
 	}
 	if c := contextText(inc); c != "" {
-		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn(truncate("*Context*\n"+c, maxSection)), nil, nil))
+		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn(incident.Truncate("*Context*\n"+c, maxSection)), nil, nil))
 	}
 	if c := cloudWatchText(inc); c != "" {
-		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn(truncate("*CloudWatch*\n"+c, maxSection)), nil, nil))
+		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn(incident.Truncate("*CloudWatch*\n"+c, maxSection)), nil, nil))
 	}
 
 	if ctx := statusContext(inc); len(ctx) > 0 {
 		elems := make([]slackapi.MixedElement, len(ctx))
 		for i, t := range ctx {
-			elems[i] = mrkdwn(truncate(t, maxSection))
+			elems[i] = mrkdwn(incident.Truncate(t, maxSection))
 		}
 		blocks = append(blocks, slackapi.NewContextBlock("irflow_status", elems...))
 	}
@@ -289,7 +288,7 @@ func correlation(inc *incident.Incident) string {
 			}
 		}
 		b, _ := json.Marshal(v)
-		return truncate(string(b), 500)
+		return incident.Truncate(string(b), 500)
 	}
 	return ""
 }
@@ -373,17 +372,6 @@ func escape(s string) string {
 
 func mrkdwn(s string) *slackapi.TextBlockObject {
 	return slackapi.NewTextBlockObject(slackapi.MarkdownType, s, false, false)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
 }
 
 // contextText is the enrichment, one line per fact, in mrkdwn.

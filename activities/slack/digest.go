@@ -70,7 +70,7 @@ func DigestBlocks(d incident.Digest) []slackapi.Block {
 	if len(d.NoisiestRules) > 0 {
 		var lines []string
 		for i, c := range d.NoisiestRules {
-			lines = append(lines, fmt.Sprintf("%d. `%s` %s, %s", i+1, escape(truncate(c.Name, 80)), count(c.Alerts, "alert"), count(c.Incidents, "incident")))
+			lines = append(lines, fmt.Sprintf("%d. `%s` %s, %s", i+1, escape(incident.Truncate(c.Name, 80)), count(c.Alerts, "alert"), count(c.Incidents, "incident")))
 		}
 		blocks = append(blocks, section("*Noisiest rules*\n"+strings.Join(lines, "\n")))
 	}
@@ -99,7 +99,7 @@ func DigestBlocks(d incident.Digest) []slackapi.Block {
 		if o.SilencedBy != "" {
 			held += ", silenced by " + escape(o.SilencedBy)
 		}
-		open += fmt.Sprintf("\n%s %s `%s`: %s, %s, open %s", o.Severity.Emoji(), escape(truncate(o.Title, 80)), o.ID, o.Status, held, o.Age)
+		open += fmt.Sprintf("\n%s %s `%s`: %s, %s, open %s", o.Severity.Emoji(), escape(incident.Truncate(o.Title, 80)), o.ID, o.Status, held, o.Age)
 	}
 	blocks = append(blocks, section(open))
 
@@ -111,7 +111,7 @@ func DigestBlocks(d incident.Digest) []slackapi.Block {
 }
 
 func section(text string) *slackapi.SectionBlock {
-	return slackapi.NewSectionBlock(mrkdwn(truncate(text, maxSection)), nil, nil)
+	return slackapi.NewSectionBlock(mrkdwn(incident.Truncate(text, maxSection)), nil, nil)
 }
 
 func count(n int, noun string) string {

@@ -78,6 +78,13 @@ func New(cfg config.Slack, opts ...Option) (*Notifier, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	hc := *o.httpClient
+	next := hc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	hc.Transport = countErrors{next}
+	o.httpClient = &hc
 	apiOpts := []slackapi.Option{slackapi.OptionHTTPClient(o.httpClient)}
 	if cfg.APIURL != "" {
 		apiOpts = append(apiOpts, slackapi.OptionAPIURL(cfg.APIURL))

@@ -76,6 +76,8 @@ func (c *Client) Send(ctx context.Context, occ workflows.Occurrence) (workflows.
 		WorkflowIdReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		// The workflow's own loop bounds a run; Temporal's task timeout stays default.
 		SearchAttributes: startAttributes(occ.Alert),
+		// The Web UI's workflow list shows the summary instead of only the ID.
+		UserMetadata: userMetadata(occ.Alert),
 	}
 	var resp *workflowservice.SignalWithStartWorkflowExecutionResponse
 	for attempt := 0; ; attempt++ {

@@ -95,12 +95,15 @@ func (t TLS) Enabled() bool {
 	return t.CertFile != "" || t.KeyFile != "" || t.CAFile != "" || t.ServerName != ""
 }
 
-// Worker is the worker process itself.
+// Worker is the worker process itself; the tuning keys are in worker.go.
 type Worker struct {
 	// MetricsAddr serves /metrics and /healthz; empty turns them off.
-	MetricsAddr             string   `yaml:"metrics_addr"`
+	MetricsAddr string `yaml:"metrics_addr"`
+	// MaxConcurrentActivities bounds activities (archive, sweeps, re-scans,
+	// pages) running at once on this worker; default 100.
 	MaxConcurrentActivities int      `yaml:"max_concurrent_activities"`
 	ShutdownTimeout         Duration `yaml:"shutdown_timeout"`
+	WorkerTuning            `yaml:",inline"`
 }
 
 // Incident is the incident policy.
@@ -283,6 +286,15 @@ const (
 	EnvThreatIntel        = "IRFLOW_THREAT_INTEL"
 	EnvCloudWatchEndpoint = "IRFLOW_CLOUDWATCH_ENDPOINT"
 	EnvLambdaEndpoint     = "IRFLOW_LAMBDA_ENDPOINT"
+	// Comma-separated topic ARNs: ingress.sns.allowed_topic_arns.
+	EnvSNSAllowedTopicARNs     = "IRFLOW_SNS_ALLOWED_TOPIC_ARNS"
+	EnvTemporalTLSCertFile     = "IRFLOW_TEMPORAL_TLS_CERT_FILE"
+	EnvTemporalTLSKeyFile      = "IRFLOW_TEMPORAL_TLS_KEY_FILE"
+	EnvTemporalTLSCAFile       = "IRFLOW_TEMPORAL_TLS_CA_FILE"
+	EnvTemporalTLSServerName   = "IRFLOW_TEMPORAL_TLS_SERVER_NAME"
+	EnvSlackDefaultChannel     = "IRFLOW_SLACK_DEFAULT_CHANNEL"
+	EnvTemporalUIURL           = "IRFLOW_TEMPORAL_UI_URL"
+	EnvOpenSearchDashboardsURL = "IRFLOW_OPENSEARCH_DASHBOARDS_URL"
 )
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -311,13 +323,27 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	set(&c.Lambda.Endpoint, EnvLambdaEndpoint)
 	set(&c.Logs.Output, EnvLogsOutput)
 	set(&c.Logs.FirehoseEndpoint, EnvFirehoseEndpoint)
-	if v := getenv(EnvThreatIntel); v != "" {
-		c.Enrich.ThreatIntel = nil
-		for _, p := range strings.Split(v, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				c.Enrich.ThreatIntel = append(c.Enrich.ThreatIntel, p)
+	set(&c.Temporal.TLS.CertFile, EnvTemporalTLSCertFile)
+	set(&c.Temporal.TLS.KeyFile, EnvTemporalTLSKeyFile)
+	set(&c.Temporal.TLS.CAFile, EnvTemporalTLSCAFile)
+	set(&c.Temporal.TLS.ServerName, EnvTemporalTLSServerName)
+	set(&c.Slack.DefaultChannel, EnvSlackDefaultChannel)
+	set(&c.Slack.TemporalUIURL, EnvTemporalUIURL)
+	set(&c.Slack.OpenSearchDashboardsURL, EnvOpenSearchDashboardsURL)
+	list := func(dst *[]string, name string) {
+		if v := getenv(name); v != "" {
+			*dst = nil
+			for _, p := range strings.Split(v, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					*dst = append(*dst, p)
+				}
 			}
 		}
+	}
+	list(&c.Enrich.ThreatIntel, EnvThreatIntel)
+	list(&c.Ingress.SNS.AllowedTopicARNs, EnvSNSAllowedTopicARNs)
+	if err := c.Worker.applyEnv(getenv); err != nil {
+		return err
 	}
 	if v := getenv(EnvIngressTokens); v != "" {
 		tokens, err := ParseTokens(v)
@@ -368,6 +394,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Worker.MaxConcurrentActivities < 1 {
 		return fmt.Errorf("worker.max_concurrent_activities: must be at least 1, got %d", c.Worker.MaxConcurrentActivities)
+	}
+	if err := c.Worker.WorkerTuning.validate(); err != nil {
+		return err
 	}
 	if err := c.Policy().Validate(); err != nil {
 		return fmt.Errorf("incident.%s", incident.ErrorMessage(err))

@@ -51,6 +51,7 @@ type Main struct {
 	Registry *prometheus.Registry
 
 	ownClient bool
+	derived   temporalclient.Client // the worker's copy of a given Client
 	enricher  *enrich.Enricher
 	stop      context.CancelFunc // ends the threat-list reloads
 	worker    worker.Worker
@@ -81,6 +82,20 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		m.Client, m.ownClient = c, true
 	}
+	// tc is the client the worker polls with. A given client (tests, bench)
+	// reports metrics to its own handler; the worker uses a copy sharing its
+	// connection that reports here, so /metrics shows what workflows and
+	// activities did.
+	tc := m.Client
+	if !m.ownClient {
+		c, err := temporalclient.NewClientFromExistingWithContext(ctx, m.Client, temporalclient.Options{
+			Namespace: m.Config.Temporal.Namespace, Logger: log.NewStructuredLogger(m.Logger), MetricsHandler: NewMetricsHandler(m.Registry),
+		})
+		if err != nil {
+			return fmt.Errorf("temporal client with the worker's metrics: %w", err)
+		}
+		tc, m.derived = c, c
+	}
 	store, err := NewStore(ctx, m.Config.Archive)
 	if err != nil {
 		return err
@@ -103,10 +118,10 @@ func (m *Main) Open(ctx context.Context) error {
 		console.Route = func(inc *incident.Incident) string { return slack.Channel(&m.Config.Slack, inc) }
 		notifier = console
 	}
-	m.worker = worker.New(m.Client, workflows.TaskQueue, worker.Options{
-		MaxConcurrentActivityExecutionSize: m.Config.Worker.MaxConcurrentActivities,
-		WorkerStopTimeout:                  time.Duration(m.Config.Worker.ShutdownTimeout),
-	})
+	if n := m.Config.Worker.StickyCacheSize; n > 0 {
+		worker.SetStickyWorkflowCacheSize(n) // process-wide; taken when the first worker starts
+	}
+	m.worker = worker.New(tc, workflows.TaskQueue, WorkerOptions(m.Config.Worker))
 	search, checkers, err := m.ruleDeps()
 	if err != nil {
 		return err
@@ -158,6 +173,19 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Logger.Info("worker started", "task_queue", workflows.TaskQueue, "temporal", m.Config.Temporal.Address,
 		"namespace", m.Config.Temporal.Namespace, "archive", m.Config.Archive.URL, "notifier", notifier.Name())
 	return nil
+}
+
+// WorkerOptions turns the worker section into the SDK's worker options; zero
+// values keep the SDK's defaults.
+func WorkerOptions(w config.Worker) worker.Options {
+	return worker.Options{
+		MaxConcurrentActivityExecutionSize:      w.MaxConcurrentActivities,
+		MaxConcurrentLocalActivityExecutionSize: w.MaxConcurrentLocalActivities,
+		MaxConcurrentWorkflowTaskExecutionSize:  w.MaxConcurrentWorkflowTasks,
+		MaxConcurrentWorkflowTaskPollers:        w.WorkflowTaskPollers,
+		MaxConcurrentActivityTaskPollers:        w.ActivityTaskPollers,
+		WorkerStopTimeout:                       time.Duration(w.ShutdownTimeout),
+	}
 }
 
 // ruleDeps builds the OpenSearch client rule sweeps use (search.url) and adds
@@ -237,6 +265,9 @@ func (m *Main) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = m.http.Shutdown(ctx)
+	}
+	if m.derived != nil {
+		m.derived.Close()
 	}
 	if m.ownClient {
 		m.Client.Close()
