@@ -91,6 +91,25 @@ func TestComposeFileIsConsistent(t *testing.T) {
 		}
 	}
 
+	// The distroless image probes itself: `starter healthcheck` on the port
+	// each service listens on.
+	for svc, url := range map[string]string{"worker": "http://127.0.0.1:9090/healthz", "ingress": "http://127.0.0.1:8080/readyz"} {
+		s, _ := p.GetService(svc)
+		if s.HealthCheck == nil || len(s.HealthCheck.Test) < 3 || s.HealthCheck.Test[0] != "CMD" || s.HealthCheck.Test[1] != "/usr/local/bin/starter" {
+			t.Errorf("%s: healthcheck %v, want CMD /usr/local/bin/starter healthcheck …", svc, s.HealthCheck)
+			continue
+		}
+		args := s.HealthCheck.Test[2:]
+		sub, rest, err := root.Find(args)
+		if err != nil || sub.Name() != "healthcheck" {
+			t.Errorf("%s: healthcheck %v is not `starter healthcheck`: %v", svc, args, err)
+			continue
+		}
+		if err := sub.ParseFlags(rest); err != nil || !slices.Equal(sub.Flags().Args(), []string{url}) {
+			t.Errorf("%s: healthcheck args %v (%v), want the URL %s", svc, sub.Flags().Args(), err, url)
+		}
+	}
+
 	worker, _ := p.GetService("worker")
 	if !slices.Equal(worker.Command, []string{"--config", "/etc/irflow/irflow.yaml"}) {
 		t.Errorf("worker command = %v", worker.Command)
