@@ -430,3 +430,49 @@ func TestRateLimitedPostArrivesOnce(t *testing.T) {
 		t.Logf("posted %s after the 429", wait.Round(time.Millisecond))
 	}
 }
+
+// TestFaultSlack429Then500 survives Slack answering 429 (Retry-After 1s) and
+// then an HTTP 500 from its edge: the notifier waits out the 429, backs off
+// after the 500, and the incident's message is posted exactly once.
+func TestFaultSlack429Then500(t *testing.T) {
+	l := MustLoop(t, time.Second)
+	l.fake.RateLimitNext("chat.postMessage", time.Second)
+	// The queued 429 answers first; the next post (the retry) gets one 500.
+	var served bool
+	l.fake.InjectFaults(func(method string) *testenv.SlackFault {
+		if method != "chat.postMessage" || served {
+			return nil
+		}
+		served = true
+		return &testenv.SlackFault{HTTPStatus: http.StatusInternalServerError}
+	})
+
+	res := l.send(t, 1)
+	ok := l.onePost(t, res.IncidentID)
+	posts := l.posts(t, res.IncidentID)
+	if len(posts) != 3 || posts[0].Error != "ratelimited" || posts[1].Error != http.StatusText(http.StatusInternalServerError) || posts[2].Error != "" {
+		errs := make([]string, len(posts))
+		for i, p := range posts {
+			errs[i] = p.Error
+		}
+		t.Fatalf("posts with errors %q, want ratelimited, then %q, then one ok", errs, http.StatusText(http.StatusInternalServerError))
+	}
+	if wait := posts[1].At.Sub(posts[0].At); wait < time.Second {
+		t.Errorf("retried %s after the 429, want at least Retry-After 1s", wait)
+	}
+	if wait := ok.At.Sub(posts[1].At); wait <= 0 {
+		t.Errorf("posted %s after the 500, want a backoff", wait)
+	} else {
+		t.Logf("429 → %s → 500 → %s → posted", posts[1].At.Sub(posts[0].At).Round(time.Millisecond), wait.Round(time.Millisecond))
+	}
+	// One message in the channel, not one per attempt.
+	var top int
+	for _, m := range l.fake.Messages(routedChan) {
+		if m.ThreadTS == "" && strings.Contains(string(m.Metadata), res.IncidentID) {
+			top++
+		}
+	}
+	if top != 1 {
+		t.Errorf("%d messages for the incident in %s, want 1", top, routedChan)
+	}
+}
