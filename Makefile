@@ -13,12 +13,13 @@ export IRFLOW_TEMPORAL_BIN := $(BIN)/temporal
 include mk/opensearch.mk
 include mk/python.mk
 
-.PHONY: build run test test-go fuzz bench vet fmt-check clean help
+.PHONY: build run test test-go fuzz bench soak vet fmt-check clean help
 
 help:
 	@echo "make run    start Temporal (Web UI :8233), OpenSearch with demo logs, moto, the worker and the ingress"
 	@echo "make test   vet, gofmt check, every Go test (real Temporal dev server), short fuzz runs"
-	@echo "make bench  measured figures as JSON (BENCH=ingress,incident,incident-storm,rules,slack,enrich,context,noise,logs to pick sections)"
+	@echo "make bench  measured figures as JSON (BENCH=ingress,incident,incident-storm,rules,slack,enrich,context,noise,correlator,logs to pick sections)"
+	@echo "make soak   10 minutes of mixed load at half the saturation rate, counts checked, JSON (SOAK_DURATION=30s for a short run)"
 	@echo "make build  bin/starter, bin/worker, bin/logtransform (the log pipeline's Lambda), bin/temporal"
 
 build: bin/starter bin/worker bin/logtransform bin/temporal
@@ -88,6 +89,12 @@ fuzz:
 bench: bin/temporal opensearch-jars venv
 	@echo "==> make bench: figures as JSON on stdout (progress on stderr)" >&2
 	@$(GO) run ./bench
+
+# Not part of `make test`: 10 minutes by default (SOAK_DURATION=30s shortens
+# it). Exits non-zero when alerts sent != counted or messages != incidents.
+soak: bin/temporal
+	@echo "==> make soak: mixed load for $${SOAK_DURATION:-10m}, JSON on stdout (progress on stderr)" >&2
+	@$(GO) run ./soak
 
 clean:
 	rm -rf bin var

@@ -1,0 +1,603 @@
+// Command soak runs irflow under a steady mixed load for a while and checks
+// that nothing is lost or doubled: alerts sent vs occurrences counted, one
+// Slack message per incident, alert→post latency and the worker's memory.
+// `make soak` runs it (10 minutes); SOAK_DURATION or -duration shortens it.
+// The JSON goes to stdout, progress to stderr; the exit code is non-zero when
+// a count does not match. See docs/soak.md.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	temporalclient "go.temporal.io/sdk/client"
+
+	irslack "github.com/irflow/irflow/activities/slack"
+	"github.com/irflow/irflow/incident"
+	"github.com/irflow/irflow/ingress/slackapp"
+	"github.com/irflow/irflow/internal/client"
+	"github.com/irflow/irflow/internal/config"
+	"github.com/irflow/irflow/internal/devstack"
+	"github.com/irflow/irflow/internal/testenv"
+	"github.com/irflow/irflow/internal/workerapp"
+	"github.com/irflow/irflow/workflows"
+)
+
+const (
+	slackChannel  = "#5xx-error-logs" // where the default routes send "api 5xx spike"
+	signingSecret = "soak-signing-secret"
+	slackUser     = "USOAK"
+	senders       = 32
+)
+
+// mix is the share of each operation in the soak, in percent.
+var mix = []struct {
+	op  string
+	pct int
+}{{"new", 40}, {"duplicate", 40}, {"acknowledge", 10}, {"resolve", 5}, {"click", 5}}
+
+func progress(format string, args ...any) { fmt.Fprintf(os.Stderr, "soak: "+format+"\n", args...) }
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// rssKB is VmRSS of this process from /proc/self/status, in kB.
+func rssKB() int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return -1
+}
+
+func memory() map[string]any {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return map[string]any{"rss_mb": round2(float64(rssKB()) / 1024), "go_heap_inuse_mb": round2(float64(ms.HeapInuse) / (1 << 20)), "goroutines": runtime.NumGoroutine()}
+}
+
+func round2(f float64) float64 { return float64(int(f*100+0.5)) / 100 }
+
+func percentile(d []time.Duration, p float64) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return float64(s[int(float64(len(s)-1)*p)].Microseconds()) / 1000
+}
+
+func metadataIncident(md json.RawMessage) string {
+	if len(md) == 0 || !strings.Contains(string(md), irslack.MetadataEventType) {
+		return ""
+	}
+	var m struct {
+		EventPayload struct {
+			IncidentID string `json:"incident_id"`
+		} `json:"event_payload"`
+	}
+	_ = json.Unmarshal(md, &m)
+	return m.EventPayload.IncidentID
+}
+
+// soak is the run's shared state.
+type soak struct {
+	ctx   context.Context
+	runID string
+	ic    *client.Client
+	fake  *testenv.Slack
+	click string // the interactions URL
+
+	sent      atomic.Int64 // occurrences accepted (Send returned nil)
+	sendFails atomic.Int64
+	nextAlert atomic.Int64
+	ops       sync.Map // op name → *atomic.Int64 done
+	opErrs    sync.Map // op name → *atomic.Int64 failed
+
+	mu      sync.Mutex
+	open    []incident.Alert     // incidents duplicates, acks and resolves may pick
+	waiting map[string]time.Time // incident ID → when its first alert was sent
+	toPost  []time.Duration
+	posted  map[string]chan struct{} // incident ID → closed at its first post (saturation)
+}
+
+func (s *soak) count(m *sync.Map, op string) {
+	v, _ := m.LoadOrStore(op, new(atomic.Int64))
+	v.(*atomic.Int64).Add(1)
+}
+
+func (s *soak) alert() incident.Alert {
+	return incident.Alert{Source: "soak", Rule: "api 5xx spike", Env: "soak", Severity: incident.SeverityHigh,
+		QueryKey: map[string]string{"run": s.runID, "i": strconv.FormatInt(s.nextAlert.Add(1), 10)}}
+}
+
+// onPost times the first top-level post of each incident the soak timed.
+func (s *soak) onPost(c testenv.SlackCall) {
+	if c.Method != "chat.postMessage" || c.ThreadTS != "" || c.Error != "" {
+		return
+	}
+	id := metadataIncident(c.Metadata)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t0, ok := s.waiting[id]; ok {
+		s.toPost = append(s.toPost, c.At.Sub(t0))
+		delete(s.waiting, id)
+	}
+	if ch, ok := s.posted[id]; ok {
+		close(ch)
+		delete(s.posted, id)
+	}
+}
+
+func (s *soak) send(a incident.Alert) error {
+	if _, err := s.ic.Send(s.ctx, workflows.Occurrence{Count: 1, Alert: a}); err != nil {
+		s.sendFails.Add(1)
+		return err
+	}
+	s.sent.Add(1)
+	return nil
+}
+
+// newAlert opens an incident and times it to its Slack post.
+func (s *soak) newAlert(timed bool) error { return s.newAlertOf(s.alert(), timed) }
+
+func (s *soak) newAlertOf(a incident.Alert, timed bool) error {
+	if timed {
+		s.mu.Lock()
+		s.waiting[workflows.IncidentWorkflowID(incident.Fingerprint(a))] = time.Now()
+		s.mu.Unlock()
+	}
+	if err := s.send(a); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.open = append(s.open, a)
+	s.mu.Unlock()
+	return nil
+}
+
+// pick returns a random open incident; remove takes it off the list first,
+// so no duplicate is sent to an incident being resolved.
+func (s *soak) pick(remove bool) (incident.Alert, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.open) == 0 {
+		return incident.Alert{}, false
+	}
+	i := rand.IntN(len(s.open))
+	a := s.open[i]
+	if remove {
+		s.open[i] = s.open[len(s.open)-1]
+		s.open = s.open[:len(s.open)-1]
+	}
+	return a, true
+}
+
+// press posts a signed block_actions payload to the interactions endpoint, as Slack does.
+func (s *soak) press(action, id string) error {
+	payload, _ := json.Marshal(map[string]any{
+		"type":         "block_actions",
+		"user":         map[string]string{"id": slackUser, "username": "soak", "name": "soak"},
+		"response_url": s.fake.URL() + "soak-response",
+		"channel":      map[string]string{"id": "C1"},
+		"actions":      []map[string]string{{"type": "button", "action_id": action, "block_id": "irflow_actions", "value": id}},
+	})
+	body := url.Values{"payload": {string(payload)}}.Encode()
+	req, err := http.NewRequestWithContext(s.ctx, http.MethodPost, s.click, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Slack-Request-Timestamp", ts)
+	req.Header.Set("X-Slack-Signature", slackapp.Sign(signingSecret, ts, []byte(body)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("interactions: %s", resp.Status)
+	}
+	return nil
+}
+
+// do runs one operation of the mix.
+func (s *soak) do(op string) {
+	var err error
+	switch op {
+	case "new":
+		err = s.newAlert(true)
+	case "duplicate":
+		if a, ok := s.pick(false); ok {
+			err = s.send(a)
+		} else {
+			op, err = "new", s.newAlert(true)
+		}
+	case "acknowledge":
+		if a, ok := s.pick(false); ok {
+			_, err = s.ic.Acknowledge(s.ctx, workflows.IncidentWorkflowID(incident.Fingerprint(a)), workflows.AcknowledgeRequest{By: "soak"})
+			if incident.ErrorCode(err) == incident.ECONFLICT {
+				err = nil // already acknowledged: the workflow said no, as it should
+			}
+		}
+	case "resolve":
+		if a, ok := s.pick(true); ok {
+			_, err = s.ic.Resolve(s.ctx, workflows.IncidentWorkflowID(incident.Fingerprint(a)), workflows.ResolveRequest{By: "soak", Note: "soak"})
+		}
+	case "click":
+		action := irslack.ActionAcknowledge
+		resolve := rand.IntN(2) == 0
+		if resolve {
+			action = irslack.ActionResolve
+		}
+		if a, ok := s.pick(resolve); ok {
+			err = s.press(action, workflows.IncidentWorkflowID(incident.Fingerprint(a)))
+		}
+	}
+	if err != nil {
+		s.count(&s.opErrs, op)
+		return
+	}
+	s.count(&s.ops, op)
+}
+
+// saturation is the end-to-end rate: senders goroutines each send a distinct
+// alert and wait for its Slack post before the next, for d. Send alone is
+// accepted faster than the worker posts; a soak at a share of that rate would
+// only grow a backlog.
+func (s *soak) saturation(d, wait time.Duration) (float64, error) {
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	start := time.Now()
+	end := start.Add(d)
+	for range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) {
+				a := s.alert()
+				id := workflows.IncidentWorkflowID(incident.Fingerprint(a))
+				posted := make(chan struct{})
+				s.mu.Lock()
+				s.posted[id] = posted
+				s.mu.Unlock()
+				if err := s.newAlertOf(a, false); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				select {
+				case <-posted:
+					n.Add(1)
+				case <-time.After(wait):
+					firstErr.CompareAndSwap(nil, fmt.Errorf("saturation: %s not posted after %s", id, wait))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return 0, err
+	}
+	return float64(n.Load()) / time.Since(start).Seconds(), nil
+}
+
+// load runs the mix at perSec operations per second for d.
+func (s *soak) load(d time.Duration, perSec float64, middle func()) (behind int64) {
+	ops := make(chan string, senders*4)
+	var wg sync.WaitGroup
+	for range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for op := range ops {
+				s.do(op)
+			}
+		}()
+	}
+	var deck []string
+	for _, m := range mix {
+		for range m.pct {
+			deck = append(deck, m.op)
+		}
+	}
+	start := time.Now()
+	interval := time.Duration(float64(time.Second) / perSec)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	var issued int64
+	half := false
+	for now := range tick.C {
+		el := now.Sub(start)
+		if el >= d {
+			break
+		}
+		if !half && el >= d/2 {
+			half = true
+			middle()
+		}
+		// Catch up on ticks a slow loop missed, so the rate holds.
+		for want := int64(el.Seconds() * perSec); issued < want; issued++ {
+			select {
+			case ops <- deck[rand.IntN(len(deck))]:
+			default:
+				behind++ // every sender busy: the system is slower than the target rate
+			}
+		}
+		if int(el/(10*time.Second)) != int((el-interval)/(10*time.Second)) {
+			progress("%s: %d alerts sent", el.Round(time.Second), s.sent.Load())
+		}
+	}
+	close(ops)
+	wg.Wait()
+	return behind
+}
+
+// tally counts occurrences over every incident run of the soak (running ones
+// answer the status query, closed ones give their final state), and the
+// Slack fake's top-level posts per incident.
+type tally struct {
+	Counted   int64          `json:"counted"`
+	Incidents int            `json:"incidents"`
+	Messages  int            `json:"slack_messages"`
+	Unread    int            `json:"runs_unread"`
+	Mismatch  map[string]int `json:"incidents_without_one_message,omitempty"` // incident ID → messages - runs
+}
+
+func (s *soak) tally(since time.Time) (tally, error) {
+	incs, unread, err := s.ic.IncidentsSince(s.ctx, since, time.Now().Add(time.Hour))
+	if err != nil {
+		return tally{}, err
+	}
+	t := tally{Unread: unread, Mismatch: map[string]int{}}
+	runs := map[string]int{}
+	for _, inc := range incs {
+		if inc.Alert.Source != "soak" || inc.Alert.QueryKey["run"] != s.runID {
+			continue
+		}
+		t.Counted += int64(inc.Occurrences)
+		t.Incidents++
+		runs[inc.ID]++
+	}
+	posts := map[string]int{}
+	for _, c := range s.fake.OKCalls("chat.postMessage") {
+		if id := metadataIncident(c.Metadata); c.ThreadTS == "" && id != "" {
+			posts[id]++
+			t.Messages++
+		}
+	}
+	for id, n := range runs {
+		if posts[id] != n {
+			t.Mismatch[id] = posts[id] - n
+		}
+	}
+	for id, n := range posts {
+		if _, ok := runs[id]; !ok {
+			t.Mismatch[id] = n
+		}
+	}
+	return t, nil
+}
+
+func main() {
+	code, err := run()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "soak:", err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+func run() (int, error) {
+	def := 10 * time.Minute
+	if v := os.Getenv("SOAK_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return 0, fmt.Errorf("SOAK_DURATION: %w", err)
+		}
+		def = d
+	}
+	duration := flag.Duration("duration", def, "how long the mixed load runs (env SOAK_DURATION)")
+	satFor := flag.Duration("saturation", 20*time.Second, "how long the saturation rate is measured first")
+	share := flag.Float64("load", 0.5, "the soak's rate as a share of the saturation rate")
+	quiet := flag.Duration("settle", 3*time.Minute, "how long to wait at most for the counts to settle")
+	flag.Parse()
+
+	ctx := context.Background()
+	bin, err := devstack.FindTemporal()
+	if err != nil {
+		return 0, err
+	}
+	home, err := os.MkdirTemp("", "irflow-soak-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(home)
+	progress("starting Temporal dev server (%s, in %s)", bin, home)
+	srv, err := devstack.StartTemporal(ctx, devstack.TemporalOptions{Bin: bin, Home: home, Port: freePort(), UIPort: freePort(), Log: io.Discard})
+	if err != nil {
+		return 0, err
+	}
+	defer srv.Stop()
+	c, err := temporalclient.Dial(temporalclient.Options{HostPort: srv.Address, Logger: devstack.QuietLogger})
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+
+	fake := testenv.StartSlack()
+	defer fake.Close()
+	for _, ch := range []string{"#alerts", slackChannel} {
+		fake.AddChannel(ch)
+	}
+	s := &soak{ctx: ctx, runID: time.Now().Format("150405"), ic: client.New(c, "default"), fake: fake, waiting: map[string]time.Time{}, posted: map[string]chan struct{}{}}
+	fake.OnCall(s.onPost)
+
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := config.Default()
+	cfg.Worker.MetricsAddr = ""
+	cfg.Archive.URL = "file://" + filepath.Join(home, "archive")
+	cfg.Slack.Token, cfg.Slack.APIURL = "xoxb-soak", fake.URL()
+	n, err := irslack.New(cfg.Slack, irslack.WithLogger(discard))
+	if err != nil {
+		return 0, err
+	}
+	// The worker runs in this process: the RSS figures are the whole soak's
+	// (worker, Slack fake, load generator), an upper bound on the worker's.
+	w := &workerapp.Main{Config: cfg, Client: c, Notifier: n, Logger: discard}
+	if err := w.Open(ctx); err != nil {
+		return 0, err
+	}
+	defer w.Close()
+
+	h := slackapp.NewHandler(slackapp.Config{SlackApp: config.SlackApp{SigningSecret: signingSecret, AllowResolve: []string{slackUser}}}, s.ic, discard)
+	clicks := httptest.NewServer(h)
+	defer clicks.Close()
+	s.click = clicks.URL + slackapp.InteractionsPath
+
+	since := time.Now().Add(-time.Minute)
+	memStart := memory()
+	progress("measuring saturation: distinct alerts from %d senders for %s", senders, *satFor)
+	sat, err := s.saturation(*satFor, *quiet)
+	if err != nil {
+		return 0, err
+	}
+	target := sat * *share
+	progress("saturation %.1f alerts/s; soak at %.1f ops/s for %s", sat, target, *duration)
+
+	var memMiddle map[string]any
+	began := time.Now()
+	behind := s.load(*duration, target, func() { memMiddle = memory() })
+	elapsed := time.Since(began)
+	if elapsed > *duration+time.Second {
+		progress("load took %s: operations outlasted the run", elapsed.Round(time.Second))
+	}
+	h.Wait()
+	memEnd := memory()
+
+	progress("load over (%d alerts sent); waiting for the counts to settle", s.sent.Load())
+	var t tally
+	settleStart := time.Now()
+	for {
+		t, err = s.tally(since)
+		if err != nil {
+			progress("tally: %v", err)
+		}
+		s.mu.Lock()
+		waiting := len(s.waiting)
+		s.mu.Unlock()
+		if err == nil && t.Counted == s.sent.Load() && t.Messages == t.Incidents && len(t.Mismatch) == 0 && waiting == 0 && t.Unread == 0 {
+			break
+		}
+		if time.Since(settleStart) > *quiet {
+			progress("counts did not settle within %s", *quiet)
+			break
+		}
+		progress("settling: sent %d counted %d, incidents %d messages %d, %d posts awaited", s.sent.Load(), t.Counted, t.Incidents, t.Messages, waiting)
+		time.Sleep(3 * time.Second)
+	}
+	settled := time.Since(settleStart)
+
+	opsDone, opsFailed := map[string]int64{}, map[string]int64{}
+	s.ops.Range(func(k, v any) bool { opsDone[k.(string)] = v.(*atomic.Int64).Load(); return true })
+	s.opErrs.Range(func(k, v any) bool { opsFailed[k.(string)] = v.(*atomic.Int64).Load(); return true })
+	s.mu.Lock()
+	toPost := slices.Clone(s.toPost)
+	s.mu.Unlock()
+	mixOut := map[string]int{}
+	for _, m := range mix {
+		mixOut[m.op] = m.pct
+	}
+	ok := t.Counted == s.sent.Load() && t.Messages == t.Incidents && len(t.Mismatch) == 0
+	out := map[string]any{
+		"machine":            map[string]any{"cpus": runtime.NumCPU(), "go": runtime.Version(), "temporal_cli": devstack.TemporalVersion},
+		"what":               "saturation: distinct alerts via client.Client.Send from 32 senders, each waiting for its chat.postMessage at the Slack fake before the next (end to end); then the mix at a share of it against the real worker, the real Slack notifier and a Slack fake; clicks are signed block_actions through ingress/slackapp",
+		"duration_s":         round2(elapsed.Seconds()),
+		"saturation_per_s":   round2(sat),
+		"target_ops_per_s":   round2(target),
+		"achieved_ops_per_s": round2(float64(sum(opsDone)+sum(opsFailed)) / elapsed.Seconds()),
+		"ops_behind":         behind,
+		"mix_pct":            mixOut,
+		"ops":                opsDone,
+		"ops_failed":         opsFailed,
+		"alerts_sent":        s.sent.Load(),
+		"alerts_send_failed": s.sendFails.Load(),
+		"alerts_counted":     t.Counted,
+		"incidents":          t.Incidents,
+		"slack_messages":     t.Messages,
+		"runs_unread":        t.Unread,
+		"settle_s":           round2(settled.Seconds()),
+		"alert_to_post": map[string]any{
+			"p50_ms": percentile(toPost, 0.5), "p99_ms": percentile(toPost, 0.99), "n": len(toPost),
+		},
+		"memory": map[string]any{
+			"note":              "worker in-process: RSS is the soak process (worker + Slack fake + load)",
+			"start":             memStart,
+			"middle":            memMiddle,
+			"end":               memEnd,
+			"sticky_cache_size": stickyCache(cfg),
+		},
+		"ok": ok,
+	}
+	if len(t.Mismatch) > 0 {
+		out["incidents_without_one_message"] = t.Mismatch
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return 0, err
+	}
+	if !ok {
+		progress("FAILED: sent %d counted %d, incidents %d messages %d", s.sent.Load(), t.Counted, t.Incidents, t.Messages)
+		return 2, nil
+	}
+	return 0, nil
+}
+
+// stickyCache is the worker's sticky cache bound: the SDK's default when the config leaves it 0.
+func stickyCache(cfg config.Config) int {
+	if cfg.Worker.StickyCacheSize > 0 {
+		return cfg.Worker.StickyCacheSize
+	}
+	return 10000
+}
+
+func sum(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
