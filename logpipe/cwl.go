@@ -102,17 +102,14 @@ func (d *Decoder) parse(b []byte, p *Payload) error {
 		if err != nil {
 			return err
 		}
-		i = skipWS(b, i)
-		if i >= len(b) {
-			return errSyntax
+		after, done, err := listNext(b, i, '}')
+		if err != nil {
+			return err
 		}
-		if b[i] == '}' {
-			return d.finish(b, i+1, p)
+		if done {
+			return d.finish(b, after, p)
 		}
-		if b[i] != ',' {
-			return errSyntax
-		}
-		i = skipWS(b, i+1)
+		i = after
 	}
 }
 

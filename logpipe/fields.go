@@ -154,17 +154,14 @@ func (w *walker) object(b []byte, i, depth int, alive uint64, fs *fieldSet) (int
 		if i, err = w.value(b, skipWS(b, i+1), depth, lit, fin, next, fs); err != nil {
 			return 0, err
 		}
-		i = skipWS(b, i)
-		if i >= len(b) {
-			return 0, errSyntax
+		after, done, err := listNext(b, i, '}')
+		if err != nil {
+			return 0, err
 		}
-		if b[i] == '}' {
-			return i + 1, nil
+		if done {
+			return after, nil
 		}
-		if b[i] != ',' {
-			return 0, errSyntax
-		}
-		i = skipWS(b, i+1)
+		i = after
 	}
 }
 
@@ -229,17 +226,14 @@ func (w *walker) array(b []byte, i, depth int, lit, fin uint64, fs *fieldSet) (i
 		if err != nil {
 			return 0, err
 		}
-		i = skipWS(b, i)
-		if i >= len(b) {
-			return 0, errSyntax
+		after, done, err := listNext(b, i, ']')
+		if err != nil {
+			return 0, err
 		}
-		if b[i] == ']' {
-			return i + 1, nil
+		if done {
+			return after, nil
 		}
-		if b[i] != ',' {
-			return 0, errSyntax
-		}
-		i = skipWS(b, i+1)
+		i = after
 	}
 }
 

@@ -214,17 +214,14 @@ func skipObject(b []byte, i, depth int) (int, error) {
 		if i, err = skipValue(b, skipWS(b, i+1), depth); err != nil {
 			return 0, err
 		}
-		i = skipWS(b, i)
-		if i >= len(b) {
-			return 0, errSyntax
+		after, done, err := listNext(b, i, '}')
+		if err != nil {
+			return 0, err
 		}
-		if b[i] == '}' {
-			return i + 1, nil
+		if done {
+			return after, nil
 		}
-		if b[i] != ',' {
-			return 0, errSyntax
-		}
-		i = skipWS(b, i+1)
+		i = after
 	}
 }
 
@@ -241,17 +238,14 @@ func skipArray(b []byte, i, depth int) (int, error) {
 		if i, err = skipValue(b, i, depth); err != nil {
 			return 0, err
 		}
-		i = skipWS(b, i)
-		if i >= len(b) {
-			return 0, errSyntax
+		after, done, err := listNext(b, i, ']')
+		if err != nil {
+			return 0, err
 		}
-		if b[i] == ']' {
-			return i + 1, nil
+		if done {
+			return after, nil
 		}
-		if b[i] != ',' {
-			return 0, errSyntax
-		}
-		i = skipWS(b, i+1)
+		i = after
 	}
 }
 
