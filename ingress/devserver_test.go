@@ -264,16 +264,15 @@ func freePort(tb testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// While Temporal is down every alert gets 503 with Retry-After, never a 2xx;
-// after it comes back on the same state the same requests succeed through the
-// same client and worker, and every accepted alert is counted.
-func TestDevServerTemporalOutage(t *testing.T) {
+// restartableTemporal returns a start for a dev server of the test's own,
+// on fixed ports and state, so it can be stopped and started again.
+func restartableTemporal(t *testing.T) func() *devstack.Temporal {
 	bin, err := devstack.FindTemporal()
 	if err != nil {
 		testenv.Missing(t, "%v", err)
 	}
 	opts := devstack.TemporalOptions{Bin: bin, Home: t.TempDir(), Port: freePort(t), UIPort: freePort(t), Log: io.Discard}
-	start := func() *devstack.Temporal {
+	return func() *devstack.Temporal {
 		// A restart on the same ports can lose a race with the port's release
 		// on a loaded machine: try a few times before calling it a failure.
 		var err error
@@ -290,6 +289,13 @@ func TestDevServerTemporalOutage(t *testing.T) {
 		t.Fatalf("start temporal: %v", err)
 		return nil
 	}
+}
+
+// While Temporal is down every alert gets 503 with Retry-After, never a 2xx;
+// after it comes back on the same state the same requests succeed through the
+// same client and worker, and every accepted alert is counted.
+func TestDevServerTemporalOutage(t *testing.T) {
+	start := restartableTemporal(t)
 	tmp := start()
 	t.Cleanup(func() { _ = tmp.Stop() })
 	c, err := temporalclient.Dial(temporalclient.Options{HostPort: tmp.Address, Namespace: "default", Logger: testenv.QuietLogger()})

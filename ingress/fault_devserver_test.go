@@ -1,9 +1,7 @@
 package ingress_test
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -15,7 +13,6 @@ import (
 	"github.com/irflow/irflow/ingress"
 	"github.com/irflow/irflow/internal/client"
 	"github.com/irflow/irflow/internal/config"
-	"github.com/irflow/irflow/internal/devstack"
 	"github.com/irflow/irflow/internal/testenv"
 	"github.com/irflow/irflow/internal/workerapp"
 )
@@ -26,28 +23,7 @@ import (
 // alert its own incident. Every alert answered 2xx has its occurrence signal
 // in Temporal's history after the restart; every other answer is a 503.
 func TestFaultTemporalRestartMidStorm(t *testing.T) {
-	bin, err := devstack.FindTemporal()
-	if err != nil {
-		testenv.Missing(t, "%v", err)
-	}
-	opts := devstack.TemporalOptions{Bin: bin, Home: t.TempDir(), Port: freePort(t), UIPort: freePort(t), Log: io.Discard}
-	start := func() *devstack.Temporal {
-		// A restart on the same ports can lose a race with the port's release
-		// on a loaded machine: try a few times before calling it a failure.
-		var err error
-		for range 3 {
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			srv, serr := devstack.StartTemporal(ctx, opts)
-			cancel()
-			if serr == nil {
-				return srv
-			}
-			err = serr
-			time.Sleep(time.Second)
-		}
-		t.Fatalf("start temporal: %v", err)
-		return nil
-	}
+	start := restartableTemporal(t)
 	tmp := start()
 	t.Cleanup(func() { _ = tmp.Stop() })
 	c, err := temporalclient.Dial(temporalclient.Options{HostPort: tmp.Address, Namespace: "default", Logger: testenv.QuietLogger()})
