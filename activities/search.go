@@ -84,11 +84,7 @@ func (s *Search) Sweep(ctx context.Context, r *rules.Rule, st *rules.State, now 
 	start, end := r.SweepWindow(st, now)
 	res := SweepResult{Start: start, End: end}
 	if r.Type == rules.TypeNewTerm && st.LastRunEnd.IsZero() && len(st.Terms) == 0 {
-		var resp map[string]any
-		if err := s.search(ctx, r.TermsSeedQuery(start), &resp, &res); err != nil {
-			return res, nil, fmt.Errorf("rule %s: seed terms: %w", r.Name, err)
-		}
-		if err := r.SeedTermsFromAggregation(st, resp); err != nil {
+		if err := s.seedTerms(ctx, r, st, start, &res); err != nil {
 			return res, nil, err
 		}
 	}
