@@ -10,23 +10,33 @@ import (
 	"github.com/irflow/irflow/rules"
 )
 
+// MetricRuleRescanDrift counts rule re-scans whose rule file in the worker's
+// search.rules_dir differs from the rule's Schedule (the Schedule's copy is
+// used), label rule.
+const MetricRuleRescanDrift = "irflow_rule_rescan_drift_total"
+
 // RuleCheck re-scans incidents raised by rule sweeps (source "rules"): it runs
 // the rule's query again over the last timeframe (run_every without one) from
 // a blank state, and answers firing when the incident's key still matches,
 // clean when it does not. Types whose answer depends on history the check
 // does not have (new_term, change, spike, spike_aggregation, flatline) answer
 // unknown, which neither counts as clean nor resets the count.
+//
+// The rule comes from Rule, which the worker points at the rule's Schedule
+// (internal/schedules.RuleSource): the copy the rule's sweeps use, never a
+// file of the worker's own. A rule Rule cannot find (its Schedule was
+// deleted) answers unknown, saying why, in the incident's timeline.
 type RuleCheck struct {
 	Search *Search
-	// Rule finds a rule by name (see rules.LoadByName).
-	Rule func(name string) (*rules.Rule, error)
+	// Rule finds a rule by name.
+	Rule func(ctx context.Context, name string) (*rules.Rule, error)
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
 
 // Check implements Checker.
 func (c *RuleCheck) Check(ctx context.Context, a incident.Alert) (incident.Scan, error) {
-	r, err := c.Rule(a.Rule)
+	r, err := c.Rule(ctx, a.Rule)
 	if err != nil {
 		return incident.Scan{State: incident.ScanUnknown, Detail: err.Error()}, nil
 	}

@@ -33,7 +33,7 @@ filter:
 	now := base.Add(2 * time.Minute)
 	check := &activities.RuleCheck{
 		Search: &activities.Search{Client: client},
-		Rule: func(name string) (*rules.Rule, error) {
+		Rule: func(_ context.Context, name string) (*rules.Rule, error) {
 			if name != r.Name {
 				return nil, fmt.Errorf("no rule %q", name)
 			}

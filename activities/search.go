@@ -9,6 +9,7 @@ import (
 	"time"
 
 	opensearchgo "github.com/opensearch-project/opensearch-go/v2"
+	"github.com/opensearch-project/opensearch-go/v2/opensearchapi"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/irflow/irflow/incident"
@@ -35,11 +36,19 @@ type SweepResult struct {
 	Bytes int64 `json:"bytes"`
 	// Docs counts documents fetched (document-fetching types only).
 	Docs int `json:"docs"`
+	// Keys counts the query_key values a counting sweep saw, over all pages.
+	Keys int `json:"keys,omitempty"`
+	// Late counts documents evaluated by this sweep that were indexed after
+	// the sweep that covered their timestamp (document types only).
+	Late int `json:"late,omitempty"`
 }
 
 // Search runs rule queries against OpenSearch.
 type Search struct {
 	Client *opensearchgo.Client
+	// KeysPerPage overrides the composite page size of counting sweeps
+	// (0: the rule's default, up to 1000 keys a page); tests lower it.
+	KeysPerPage int
 }
 
 // SweepRule runs one sweep of a rule: the aggregation request for counting
@@ -83,26 +92,34 @@ func (s *Search) Sweep(ctx context.Context, r *rules.Rule, st *rules.State, now 
 	}
 	start, end := r.SweepWindow(st, now)
 	res := SweepResult{Start: start, End: end}
-	if r.Type == rules.TypeNewTerm && st.LastRunEnd.IsZero() && len(st.Terms) == 0 {
+	if r.Type == rules.TypeNewTerm {
 		if err := s.seedTerms(ctx, r, st, start, &res); err != nil {
 			return res, nil, err
 		}
 	}
-	first := r.BuildSearch(start, end, nil)
-	if !first.Docs {
-		var resp map[string]any
-		if err := s.search(ctx, first, &resp, &res); err != nil {
-			return res, nil, fmt.Errorf("rule %s: %w", r.Name, err)
+	if first := r.BuildSearch(start, end, nil); !first.Docs {
+		// Counting types page through every key (composite after_key).
+		agg := r.NewAggSweep(start, end, s.KeysPerPage)
+		for q, ok := agg.Next(); ok; q, ok = agg.Next() {
+			var resp map[string]any
+			if err := s.search(ctx, q, &resp, &res); err != nil {
+				return res, nil, fmt.Errorf("rule %s: %w", r.Name, err)
+			}
+			if err := agg.Add(resp); err != nil {
+				return res, nil, err
+			}
 		}
-		ms, err := r.AggregationMatches(st, resp, start, end)
+		res.Keys = agg.Keys()
+		ms, err := agg.Matches(st)
 		return res, ms, err
 	}
-	var events []rules.Event
+	var hits []rules.Hit
 	var after []any
 	for {
 		var resp struct {
 			Hits struct {
 				Hits []struct {
+					ID     string      `json:"_id"`
 					Source rules.Event `json:"_source"`
 					Sort   []any       `json:"sort"`
 				} `json:"hits"`
@@ -111,18 +128,37 @@ func (s *Search) Sweep(ctx context.Context, r *rules.Rule, st *rules.State, now 
 		if err := s.search(ctx, r.BuildSearch(start, end, after), &resp, &res); err != nil {
 			return res, nil, fmt.Errorf("rule %s: %w", r.Name, err)
 		}
-		hits := resp.Hits.Hits
-		for _, h := range hits {
-			events = append(events, h.Source)
+		page := resp.Hits.Hits
+		for _, h := range page {
+			hits = append(hits, rules.Hit{ID: h.ID, Source: h.Source})
 		}
-		res.Docs += len(hits)
-		if len(hits) < rules.PageSize {
+		res.Docs += len(page)
+		if len(page) < rules.PageSize {
 			break
 		}
-		after = hits[len(hits)-1].Sort
+		after = page[len(page)-1].Sort
 	}
-	ms, err := r.EvaluateHits(st, events, start, end)
+	// What earlier sweeps processed is known; the rest (late documents
+	// included) is evaluated now.
+	knownAt := start
+	if st.LastRunEnd.After(start) {
+		knownAt = st.LastRunEnd
+	}
+	events := r.FreshHits(st, hits, start, end)
+	res.Late = len(events) - countAfter(r, events, knownAt)
+	ms, err := s.evaluateHits(ctx, r, st, events, start, end, knownAt, &res)
 	return res, ms, err
+}
+
+// countAfter counts the events with a timestamp after t.
+func countAfter(r *rules.Rule, events []rules.Event, t time.Time) int {
+	n := 0
+	for _, e := range events {
+		if et, err := r.Time(e); err == nil && et.After(t) {
+			n++
+		}
+	}
+	return n
 }
 
 // search POSTs one request and decodes the response into v.
@@ -131,8 +167,15 @@ func (s *Search) search(ctx context.Context, q rules.Search, v any, res *SweepRe
 	if err != nil {
 		return fmt.Errorf("encode search: %w", err)
 	}
-	resp, err := s.Client.Search(s.Client.Search.WithContext(ctx), s.Client.Search.WithIndex(q.Index),
-		s.Client.Search.WithBody(bytes.NewReader(body)))
+	opts := []func(*opensearchapi.SearchRequest){s.Client.Search.WithContext(ctx), s.Client.Search.WithIndex(q.Index),
+		s.Client.Search.WithBody(bytes.NewReader(body))}
+	if q.FilterPath != "" {
+		opts = append(opts, s.Client.Search.WithFilterPath(q.FilterPath))
+	}
+	if q.IgnoreUnavailable {
+		opts = append(opts, s.Client.Search.WithIgnoreUnavailable(true))
+	}
+	resp, err := s.Client.Search(opts...)
 	if err != nil {
 		return fmt.Errorf("search %s: %w", q.Index, err)
 	}

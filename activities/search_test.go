@@ -123,24 +123,9 @@ func TestSweepAgreesWithEvaluateOnRandomEvents(t *testing.T) {
 			matched := 0
 			for c := 0; c < cases; c++ {
 				r := mustRule(t, fmt.Sprintf("name: prop\nindex: %s\nbuffer_time: {hours: 1}\nfilter:\n- term: {case: %d}\n%s", index, c, typ.yaml))
-				span := 6 * time.Minute / time.Duration(typ.sweeps)
-				goSt, osSt := &rules.State{LastRunEnd: base}, &rules.State{LastRunEnd: base}
-				var goSide, osSide []string
-				for s := 1; s <= typ.sweeps; s++ {
-					start, end := base.Add(time.Duration(s-1)*span), base.Add(time.Duration(s)*span)
-					ms, err := r.Evaluate(goSt, byCase[c], start, end)
-					if err != nil {
-						t.Fatal(err)
-					}
-					goSide = append(goSide, summary(r, s, ms)...)
-					res, ms, err := search.Sweep(context.Background(), r, osSt, end)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if !res.Start.Equal(start) || res.Queries != 1 {
-						t.Fatalf("sweep %d covered (%s, %s] in %d queries, want (%s, %s] in 1", s, res.Start, res.End, res.Queries, start, end)
-					}
-					osSide = append(osSide, summary(r, s, ms)...)
+				goSide, osSide, queries := sweepBoth(t, search, r, byCase[c], typ.sweeps)
+				if queries != typ.sweeps {
+					t.Fatalf("%d sweeps took %d queries, want one each", typ.sweeps, queries)
 				}
 				g, o := strings.Join(goSide, "; "), strings.Join(osSide, "; ")
 				if g != o {
@@ -156,6 +141,34 @@ func TestSweepAgreesWithEvaluateOnRandomEvents(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sweepBoth runs the Go evaluator and the production sweep (Search.Sweep on
+// the real node) over the same consecutive sweeps of the six minutes after
+// base, carrying each side's state, and returns both sides' match
+// summaries and the queries the sweeps sent.
+func sweepBoth(t *testing.T, search *activities.Search, r *rules.Rule, events []rules.Event, sweeps int) (goSide, osSide []string, queries int) {
+	t.Helper()
+	span := 6 * time.Minute / time.Duration(sweeps)
+	goSt, osSt := &rules.State{LastRunEnd: base}, &rules.State{LastRunEnd: base}
+	for s := 1; s <= sweeps; s++ {
+		start, end := base.Add(time.Duration(s-1)*span), base.Add(time.Duration(s)*span)
+		ms, err := r.Evaluate(goSt, events, start, end)
+		if err != nil {
+			t.Fatal(err)
+		}
+		goSide = append(goSide, summary(r, s, ms)...)
+		res, ms, err := search.Sweep(context.Background(), r, osSt, end)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Start.Equal(start) {
+			t.Fatalf("sweep %d covered (%s, %s], want (%s, %s]", s, res.Start, res.End, start, end)
+		}
+		queries += res.Queries
+		osSide = append(osSide, summary(r, s, ms)...)
+	}
+	return goSide, osSide, queries
 }
 
 // summary is what both sides must agree on: sweep, key and the type's value.
@@ -202,4 +215,180 @@ func TestSweepPagesDocuments(t *testing.T) {
 	if !st.LastRunEnd.Equal(base.Add(time.Minute)) {
 		t.Errorf("state last run end = %s", st.LastRunEnd)
 	}
+}
+
+// TestSweepSeesEveryKeyOnRandomEvents is the property test at real
+// cardinality: each case has 60 to 140 keys, so a terms aggregation of the
+// default 50 would miss some, and the sweep pages through them 16 at a time.
+// Every counting type must give the Go evaluator's matches (sweep, key, time
+// and value) over six consecutive sweeps carrying state.
+func TestSweepSeesEveryKeyOnRandomEvents(t *testing.T) {
+	const cases = 6
+	rng := rand.New(rand.NewSource(20261201))
+	byCase := make([][]rules.Event, cases)
+	var all []rules.Event
+	for c := range byCase {
+		keys := 60 + rng.Intn(81)
+		for k := 0; k < keys; k++ {
+			// Most keys are quiet, a few are busy, so every type has
+			// something to find and something to ignore.
+			n := 1 + rng.Intn(4)
+			if rng.Intn(8) == 0 {
+				n = 8 + rng.Intn(30)
+			}
+			burst := rng.Intn(300)
+			for i := 0; i < n; i++ {
+				at := 1 + rng.Intn(360)
+				if i%2 == 0 {
+					at = 1 + (burst+rng.Intn(40))%360
+				}
+				e := rules.Event{
+					"@timestamp": base.Add(time.Duration(at) * time.Second).Format(time.RFC3339Nano),
+					"case":       c,
+					"ip":         fmt.Sprintf("10.%d.%d.%d", c, k/200, k%200),
+					"user":       fmt.Sprintf("u%d", rng.Intn(6)),
+					"rt":         float64(rng.Intn(2500)),
+					"status":     []int{200, 200, 200, 404, 500, 503}[rng.Intn(6)],
+				}
+				byCase[c] = append(byCase[c], e)
+				all = append(all, e)
+			}
+		}
+	}
+	client, index := mustIndex(t, `{"@timestamp":{"type":"date"},"case":{"type":"integer"},"ip":{"type":"keyword"},
+		"user":{"type":"keyword"},"rt":{"type":"double"},"status":{"type":"integer"}}`, all)
+	search := &activities.Search{Client: client, KeysPerPage: 16}
+	types := []struct{ name, yaml string }{
+		{"frequency", "type: frequency\nnum_events: 20\ntimeframe: {minutes: 2}\nquery_key: ip\nrealert: {minutes: 0}\n"},
+		// Busy keys hold more than 2×num_events events a sweep: only the
+		// first and last num_events are listed, and a realert of one
+		// run_every lets one match a key a sweep through.
+		{"frequency busy keys", "type: frequency\nnum_events: 6\ntimeframe: {minutes: 2}\nquery_key: ip\nrealert: {minutes: 1}\n"},
+		{"flatline", "type: flatline\nthreshold: 2\ntimeframe: {minutes: 2}\nquery_key: ip\nrealert: {minutes: 0}\n"},
+		{"spike", "type: spike\nspike_height: 3\nspike_type: up\nthreshold_cur: 3\ntimeframe: {minutes: 1}\nquery_key: ip\nrealert: {minutes: 0}\n"},
+		{"cardinality", "type: cardinality\ncardinality_field: user\nmax_cardinality: 3\ntimeframe: {minutes: 2}\nquery_key: ip\nrealert: {minutes: 10}\n"},
+		{"metric_aggregation", "type: metric_aggregation\nmetric_agg_key: rt\nmetric_agg_type: max\nmax_threshold: 2400\nquery_key: ip\nrealert: {minutes: 0}\n"},
+		{"percentage_match", "type: percentage_match\nmax_percentage: 60\nmin_denominator: 3\nquery_key: ip\nrealert: {minutes: 0}\nmatch_bucket_filter:\n- range: {status: {gte: 500}}\n"},
+		{"spike_aggregation", "type: spike_aggregation\nmetric_agg_key: rt\nmetric_agg_type: sum\nspike_height: 4\nspike_type: up\ntimeframe: {minutes: 1}\nquery_key: ip\nrealert: {minutes: 0}\n"},
+	}
+	for _, typ := range types {
+		t.Run(typ.name, func(t *testing.T) {
+			matched := 0
+			for c := 0; c < cases; c++ {
+				r := mustRule(t, fmt.Sprintf("name: prop\nindex: %s\nbuffer_time: {hours: 1}\nfilter:\n- term: {case: %d}\n%s", index, c, typ.yaml))
+				goSide, osSide, pages := sweepBoth(t, search, r, byCase[c], 6)
+				if pages <= 6*2 {
+					t.Errorf("case %d: %d queries over 6 sweeps; want several pages a sweep", c, pages)
+				}
+				if g, o := strings.Join(goSide, "\n"), strings.Join(osSide, "\n"); g != o {
+					t.Errorf("case %d (%d events):\nGo evaluator\n%s\nOpenSearch\n%s", c, len(byCase[c]), g, o)
+				}
+				matched += len(goSide)
+			}
+			if matched == 0 {
+				t.Errorf("no case matched; the property proves nothing")
+			}
+		})
+	}
+}
+
+// TestSweepStrftimeIndex: a use_strftime_index rule reads the daily index
+// of each day its window touches, and a day whose index does not exist yet
+// holds no events instead of failing the sweep, as in ElastAlert2.
+func TestSweepStrftimeIndex(t *testing.T) {
+	midnight := time.Date(2024, 3, 2, 0, 0, 0, 0, time.UTC)
+	var events []rules.Event
+	for i := 0; i < 4; i++ {
+		events = append(events, rules.Event{"@timestamp": midnight.Add(-time.Duration(i+1) * time.Minute).Format(time.RFC3339Nano), "ip": "203.0.113.9"})
+	}
+	client, index := mustIndex(t, `{"@timestamp":{"type":"date"},"ip":{"type":"keyword"}}`, events)
+	// Rename the index after the day of the events (2024-03-01): the rule's
+	// pattern names it, and the next day's index does not exist.
+	daily := index + "-2024.03.01"
+	res, err := client.Indices.PutAlias([]string{index}, daily)
+	mustOK(t, res, err)
+	for _, y := range []string{
+		"type: frequency\nnum_events: 4\ntimeframe: {minutes: 10}\nquery_key: ip\n",
+		"type: any\n",
+	} {
+		r := mustRule(t, "name: daily\nindex: "+index+"-%Y.%m.%d\nuse_strftime_index: true\nrealert: {minutes: 0}\n"+y)
+		// (23:55, 00:05]: two daily indices, the second missing.
+		st := &rules.State{LastRunEnd: midnight.Add(-5 * time.Minute)}
+		_, ms, err := (&activities.Search{Client: client}).Sweep(context.Background(), r, st, midnight.Add(5*time.Minute))
+		if err != nil {
+			t.Fatalf("%s: %v", r.Type, err)
+		}
+		want := map[string]int{rules.TypeFrequency: 1, rules.TypeAny: 4}[r.Type]
+		if len(ms) != want {
+			t.Errorf("%s: %d matches, want %d", r.Type, len(ms), want)
+		}
+	}
+	// A pattern that matches no index at all is an empty sweep too.
+	r := mustRule(t, "name: none\nindex: "+index+"-nothing-*\ntype: frequency\nnum_events: 1\ntimeframe: {minutes: 10}\nquery_key: ip\n")
+	if _, ms, err := (&activities.Search{Client: client}).Sweep(context.Background(), r, &rules.State{}, base); err != nil || len(ms) != 0 {
+		t.Errorf("no index: %d matches, %v", len(ms), err)
+	}
+}
+
+// TestSweepCatchesLateDocuments: a document indexed after the sweep that
+// covered its timestamp (a slow shipper, a Firehose retry) is still
+// evaluated, once, by the next sweep within buffer_time, as ElastAlert2's
+// buffer re-query does; documents already processed are not matched again.
+func TestSweepCatchesLateDocuments(t *testing.T) {
+	doc := func(d time.Duration, msg string) rules.Event {
+		return rules.Event{"@timestamp": base.Add(d).Format(time.RFC3339Nano), "level": "error", "msg": msg}
+	}
+	client, index := mustIndex(t, `{"@timestamp":{"type":"date"},"level":{"type":"keyword"},"msg":{"type":"keyword"}}`,
+		[]rules.Event{doc(10*time.Second, "on time")})
+	r := mustRule(t, fmt.Sprintf("name: errors\ntype: any\nindex: %s\nrealert: {minutes: 0}\nbuffer_time: {minutes: 5}\ninclude: [msg]\nfilter:\n- term: {level: error}\n", index))
+	search := &activities.Search{Client: client}
+	st := &rules.State{}
+	sweep := func(end time.Duration) []string {
+		t.Helper()
+		next, _ := roundTripState(t, *st)
+		st = &next
+		res, ms, err := search.Sweep(context.Background(), r, st, base.Add(end))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range ms {
+			out = append(out, fmt.Sprint(m.Fields["msg"]))
+		}
+		sort.Strings(out)
+		return append(out, fmt.Sprintf("late=%d", res.Late))
+	}
+	if got := fmt.Sprint(sweep(time.Minute)); got != "[on time late=0]" {
+		t.Fatalf("first sweep: %s", got)
+	}
+	// Indexed now, stamped inside the first sweep's window; plus one on time.
+	indexDocs(t, client, index, doc(30*time.Second, "late"), doc(90*time.Second, "second"))
+	if got := fmt.Sprint(sweep(2 * time.Minute)); got != "[late second late=1]" {
+		t.Fatalf("second sweep: %s", got)
+	}
+	if got := fmt.Sprint(sweep(3 * time.Minute)); got != "[late=0]" {
+		t.Fatalf("third sweep matched again: %s", got)
+	}
+	// Later than buffer_time is too late, as in ElastAlert2.
+	indexDocs(t, client, index, doc(20*time.Second, "too late"))
+	if got := fmt.Sprint(sweep(8 * time.Minute)); got != "[late=0]" {
+		t.Fatalf("past buffer_time: %s", got)
+	}
+	// A state recorded before late documents were tracked (no processed
+	// list) does not re-read what its sweeps covered.
+	old := &rules.State{LastRunEnd: base.Add(time.Minute)}
+	if _, ms, err := search.Sweep(context.Background(), r, old, base.Add(2*time.Minute)); err != nil || len(ms) != 1 {
+		t.Fatalf("old state: %d matches (%v), want only the 1:30 document", len(ms), err)
+	}
+}
+
+func indexDocs(t *testing.T, c *opensearchgo.Client, index string, events ...rules.Event) {
+	t.Helper()
+	var b strings.Builder
+	for _, e := range events {
+		doc, _ := json.Marshal(e)
+		fmt.Fprintf(&b, "{\"index\":{}}\n%s\n", doc)
+	}
+	res, err := c.Bulk(strings.NewReader(b.String()), c.Bulk.WithIndex(index), c.Bulk.WithRefresh("true"))
+	mustOK(t, res, err)
 }

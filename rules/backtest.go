@@ -76,15 +76,23 @@ func Backtest(r *Rule, events []Event, runEvery time.Duration) (*BacktestResult,
 }
 
 // SweepWindow is the (start, end] a live sweep at now covers: end is now minus
-// query_delay; start is the last run's end, or buffer_time before end on the
-// first run and after a gap longer than buffer_time (ElastAlert2 likewise
-// never looks back further than buffer_time). Aggregating types therefore
-// aggregate over one run_every, the same windows Backtest uses.
+// query_delay. A counting sweep starts at the last run's end, or buffer_time
+// before end on the first run and after a gap longer than buffer_time
+// (ElastAlert2 likewise never looks back further than buffer_time), so
+// aggregating types aggregate over one run_every, the windows Backtest uses.
+// A document sweep reads the whole buffer_time again each run, as
+// ElastAlert2 does, and evaluates only the documents it has not processed
+// (FreshHits): a document indexed late, up to buffer_time behind, is still
+// seen once. It never reaches back past what State.Processed covers.
 func (r *Rule) SweepWindow(st *State, now time.Time) (start, end time.Time) {
 	end = now.Add(-r.QueryDelay)
 	start = end.Add(-r.BufferTime)
-	if !st.LastRunEnd.IsZero() && st.LastRunEnd.After(start) {
-		start = st.LastRunEnd
+	floor := st.LastRunEnd
+	if !r.counting() && !st.ProcessedSince.IsZero() && !st.LastRunEnd.IsZero() {
+		floor = st.ProcessedSince
+	}
+	if !floor.IsZero() && floor.After(start) {
+		start = floor
 	}
 	if start.After(end) {
 		start = end

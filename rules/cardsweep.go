@@ -132,13 +132,16 @@ func (r *Rule) cardinalitySweep(st *State, key string, leaf map[string]any, emit
 		// Values seen by t: this sweep's from their first time on (a sweep is
 		// shorter than timeframe, so none of them expires within it), earlier
 		// sweeps' while still inside timeframe.
-		n := 0
+		n, fresh := 0, 0
 		var crossing string
 		for _, v := range vals {
 			if !v.first.After(t) {
 				n++
 				if v.first.Equal(t) {
-					crossing = v.value
+					fresh++
+					if crossing == "" {
+						crossing = v.value
+					}
 				}
 			} else if seen, ok := prev[v.value]; ok && t.Sub(seen) <= r.Timeframe {
 				n++
@@ -148,6 +151,11 @@ func (r *Rule) cardinalitySweep(st *State, key string, leaf map[string]any, emit
 			if !inSweep[v] && t.Sub(seen) <= r.Timeframe {
 				n++
 			}
+		}
+		// Values first seen at the same instant arrive one at a time, as
+		// documents do: the match is at the one that crosses.
+		if r.MaxCardinality != nil && fresh > 1 && n-fresh <= *r.MaxCardinality && n > *r.MaxCardinality {
+			n = *r.MaxCardinality + 1
 		}
 		over := r.MaxCardinality != nil && n > *r.MaxCardinality
 		under := r.MinCardinality != nil && n < *r.MinCardinality && t.Sub(st.FirstEvent[key]) > r.Timeframe

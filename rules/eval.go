@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -30,6 +31,12 @@ type State struct {
 	Cardinality map[string]map[string]time.Time `json:"cardinality,omitempty"`
 	// Silences are realert silences per match key ("" without query_key).
 	Silences map[string]Silence `json:"silences,omitempty"`
+	// Late documents (late.go): Processed holds the _id and timestamp (Unix
+	// ms) of every document a document sweep evaluated with a timestamp in
+	// (ProcessedSince, LastRunEnd], so the next sweep can read buffer_time
+	// again and evaluate only what was indexed late.
+	Processed      map[string]int64 `json:"processed,omitempty"`
+	ProcessedSince time.Time        `json:"processed_since,omitzero"`
 }
 
 // Seen is a remembered value and when it was seen.
@@ -180,13 +187,9 @@ func (r *Rule) evaluate(st *State, events []Event, runStart, runEnd time.Time, f
 	c := r.comp()
 	in := make([]timed, 0, len(events))
 	for i, e := range events {
-		v, ok := c.ts.get(e)
-		if !ok {
-			return nil, fmt.Errorf("rule %s: event %d: no %s", r.Name, i, c.ts.name)
-		}
-		t, ok := parseTime(v, r.TimestampType)
-		if !ok {
-			return nil, fmt.Errorf("rule %s: event %d: %s: cannot parse %v as a timestamp", r.Name, i, c.ts.name, v)
+		t, err := r.eventTime(c, i, e)
+		if err != nil {
+			return nil, err
 		}
 		if !t.After(runStart) || t.After(runEnd) {
 			continue
@@ -253,24 +256,41 @@ func (r *Rule) silenced(st *State, m Match) bool {
 	if ok && m.Time.Before(s.Until) {
 		return true
 	}
-	exp := 0
-	if ok && r.ExponentialRealert > 0 {
-		// Fired again soon after the last silence ended: double the silence,
-		// up to exponential_realert; a quiet spell resets it.
-		if m.Time.Sub(s.Until) < r.Realert<<uint(s.Exponent) {
-			exp = s.Exponent + 1
-		} else if s.Exponent > 0 {
-			exp = s.Exponent - 1
-		}
-		for exp > 0 && r.Realert<<uint(exp) > r.ExponentialRealert {
-			exp--
-		}
-	}
+	until, exp := r.nextAlert(s, ok, m.Time)
 	if st.Silences == nil {
 		st.Silences = map[string]Silence{}
 	}
-	st.Silences[m.Key] = Silence{Until: m.Time.Add(r.Realert << uint(exp)), Exponent: exp}
+	st.Silences[m.Key] = Silence{Until: until, Exponent: exp}
 	return false
+}
+
+// nextAlert is ElastAlert2's next_alert_time: the silence doubles while a key
+// fires again within realert·2^exponent of its last silence ending, steps back
+// one doubling per such span of quiet, and a wait that reaches
+// exponential_realert is exponential_realert (the exponent then stays one
+// below, so the next quick re-fire is capped again). Seconds are whole, as
+// ElastAlert2's seconds() counts them.
+func (r *Rule) nextAlert(last Silence, seen bool, now time.Time) (time.Time, int) {
+	if !seen || r.ExponentialRealert <= 0 {
+		return now.Add(r.Realert), 0
+	}
+	realert := float64(r.Realert / time.Second)
+	span := func(exp int) float64 { return realert * math.Pow(2, float64(exp)) }
+	diff := float64(now.Sub(last.Until) / time.Second)
+	exp := last.Exponent
+	if diff < span(exp) {
+		exp++
+	} else {
+		for diff > span(exp) && exp > 0 {
+			diff -= span(exp)
+			exp--
+		}
+	}
+	wait := time.Duration(span(exp) * float64(time.Second))
+	if wait >= r.ExponentialRealert {
+		return now.Add(r.ExponentialRealert), exp - 1
+	}
+	return now.Add(wait), exp
 }
 
 func (r *Rule) match(t time.Time, key string, doc Event, extra map[string]any) Match {
@@ -307,6 +327,9 @@ func (r *Rule) evalList(c *compiled, in []timed, emit func(Match)) {
 }
 
 func inList(v any, list []string) bool {
+	if v == nil {
+		return false // ElastAlert2: None is in no list, not even one holding ""
+	}
 	s := keyString(v)
 	for _, x := range list {
 		if s == x {
@@ -322,22 +345,25 @@ func (r *Rule) evalChange(c *compiled, st *State, in []timed, emit func(Match)) 
 	}
 	for _, ev := range in {
 		key := c.key(ev.e)
+		// ignore_null skips the event when any compared value is falsy in
+		// Python's sense (missing, null, 0, "", [], {}), booleans excepted,
+		// as ElastAlert2's ChangeRule.compare does.
 		var val any
-		missing := false
+		skip := false
 		if len(c.compare) == 1 {
-			v, ok := c.compare[0].get(ev.e)
-			missing = !ok || v == nil
+			v, _ := c.compare[0].get(ev.e)
+			skip = falsy(v)
 			val = v
 		} else {
 			vals := make([]any, len(c.compare))
 			for i, f := range c.compare {
-				v, ok := f.get(ev.e)
-				missing = missing || !ok || v == nil
+				v, _ := f.get(ev.e)
+				skip = skip || falsy(v)
 				vals[i] = v
 			}
 			val = vals
 		}
-		if missing && r.IgnoreNull {
+		if skip && r.IgnoreNull {
 			continue
 		}
 		prev, seen := st.LastValue[key]
@@ -410,6 +436,14 @@ func (r *Rule) flatCheck(st *State, key string, doc Event, t time.Time, emit fun
 	}
 	if w.Count < r.Threshold {
 		emit(r.match(t, key, doc, map[string]any{"key": key, "count": int(w.Count), "threshold": r.Threshold}))
+		if r.ForgetKeys {
+			// forget_keys: drop the key until it is seen again, so it fires
+			// once rather than every run (without query_key, the next run
+			// starts the one key afresh, as in ElastAlert2).
+			delete(st.FirstEvent, key)
+			delete(st.Windows, key)
+			return
+		}
 		oldest := time.Unix(0, w.Entries[0].T).UTC()
 		st.FirstEvent[key] = minTime(oldest, newest.Add(-r.Timeframe))
 	}
@@ -464,6 +498,19 @@ func (r *Rule) setKeyFields(doc Event, key string) {
 			doc[r.QueryKey[i]] = v
 		}
 	}
+}
+
+// eventTime reads event i's timestamp through the compiled field path.
+func (r *Rule) eventTime(c *compiled, i int, e Event) (time.Time, error) {
+	v, ok := c.ts.get(e)
+	if !ok {
+		return time.Time{}, fmt.Errorf("rule %s: event %d: no %s", r.Name, i, c.ts.name)
+	}
+	t, ok := parseTime(v, r.TimestampType)
+	if !ok {
+		return time.Time{}, fmt.Errorf("rule %s: event %d: %s: cannot parse %v as a timestamp", r.Name, i, c.ts.name, v)
+	}
+	return t, nil
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -230,38 +230,14 @@ func yamlProblem(err error) string {
 }
 
 // alerterPrefixes are ElastAlert2 alerter option families; irflow notifies
-// through its own workflow, so these are accepted and listed in Rule.Ignored.
+// through its own workflow, so these are accepted and listed in Rule.Ignored,
+// with transportOptions (options.go).
 var alerterPrefixes = []string{"slack_", "sns_", "aws_", "email_", "smtp_", "pagerduty_",
 	"opsgenie_", "jira_", "http_post", "ms_teams_", "teams_", "telegram_", "discord_",
 	"mattermost_", "alertmanager_", "victorops_", "gitter_", "servicenow_", "chatwork_",
 	"dingtalk_", "exotel_", "twilio_", "zabbix_", "hive_", "googlechat_", "pagertree_",
 	"line_", "rocket_chat_", "squadcast_", "tencent_sms_", "lark_", "iris_", "ses_",
 	"datadog_", "gelf_", "stomp_", "workwechat_", "kibana_", "generate_kibana_", "pipe_"}
-
-var ignoredOptions = map[string]bool{
-	"alert": true, "alert_text_type": true, "alert_text_kw": true, "alert_missing_value": true,
-	"alert_subject_max_len": true, "aggregation": true, "aggregation_key": true,
-	"aggregate_by_match_time": true, "summary_table_fields": true, "summary_prefix": true,
-	"summary_suffix": true, "email": true, "from_addr": true, "cc": true, "bcc": true,
-	"command": true, "fail_on_non_zero_exit": true, "use_kibana4_dashboard": true,
-	"use_local_time": true, "max_query_size": true, "scroll_keepalive": true,
-	"max_scrolling_count": true, "es_host": true, "es_port": true, "es_username": true,
-	"es_password": true, "use_ssl": true, "verify_certs": true, "doc_type": true,
-	"attach_related": true, "forget_keys": true, "raw_count_keys": true,
-	"use_keyword_postfix": true, "scan_entire_timeframe": true, "limit_execution": true,
-	"custom_pretty_ts_format": true, "match_enhancements": true,
-	"run_enhancements_first": true, "owner_email": true, "realert_key": true,
-	"query_key_is_ignored": true, "use_strftime_index": true,
-}
-
-// unsupported options change what a rule means, so accepting them silently
-// would give different alerts than ElastAlert2.
-var unsupportedOptions = map[string]bool{
-	"bucket_interval": true, "percentile_range": true, "metric_agg_script": true,
-	"use_run_every_query_size": true, "allow_buffer_time_overlap": true,
-	"query_timezone": true, "timestamp_format": true, "timestamp_to_datetime": true,
-	"window_step_size": true, "ignore_null_counts": true,
-}
 
 type setter func(r *Rule, o optValue, name string) error
 
@@ -328,62 +304,81 @@ func init() {
 		}
 	}
 	setters = map[string]setter{
-		"import":                 func(*Rule, optValue, string) error { return nil },
-		"name":                   str(func(r *Rule) *string { return &r.Name }),
-		"type":                   str(func(r *Rule) *string { return &r.Type }),
-		"index":                  str(func(r *Rule) *string { return &r.Index }),
-		"filter":                 setFilter(false),
-		"match_bucket_filter":    setFilter(true),
-		"query_key":              strs(func(r *Rule) *[]string { return &r.QueryKey }),
-		"compare_key":            strs(func(r *Rule) *[]string { return &r.CompareKey }),
-		"timeframe":              dur(func(r *Rule) *time.Duration { return &r.Timeframe }),
-		"run_every":              dur(func(r *Rule) *time.Duration { return &r.RunEvery }),
-		"buffer_time":            dur(func(r *Rule) *time.Duration { return &r.BufferTime }),
-		"query_delay":            dur(func(r *Rule) *time.Duration { return &r.QueryDelay }),
-		"realert":                dur(func(r *Rule) *time.Duration { return &r.Realert }),
-		"exponential_realert":    dur(func(r *Rule) *time.Duration { return &r.ExponentialRealert }),
-		"terms_window_size":      dur(func(r *Rule) *time.Duration { return &r.TermsWindowSize }),
-		"num_events":             integer(func(r *Rule) *int { return &r.NumEvents }),
-		"threshold":              num(func(r *Rule) *float64 { return &r.Threshold }),
-		"threshold_ref":          optNum(func(r *Rule) **float64 { return &r.ThresholdRef }),
-		"threshold_cur":          optNum(func(r *Rule) **float64 { return &r.ThresholdCur }),
-		"spike_height":           num(func(r *Rule) *float64 { return &r.SpikeHeight }),
-		"spike_type":             str(func(r *Rule) *string { return &r.SpikeType }),
-		"alert_on_new_data":      boolean(func(r *Rule) *bool { return &r.AlertOnNewData }),
-		"field_value":            str(func(r *Rule) *string { return &r.FieldValue }),
-		"ignore_null":            boolean(func(r *Rule) *bool { return &r.IgnoreNull }),
-		"blacklist":              strs(func(r *Rule) *[]string { return &r.Blacklist }),
-		"whitelist":              strs(func(r *Rule) *[]string { return &r.Whitelist }),
-		"fields":                 setFields,
-		"alert_on_missing_field": boolean(func(r *Rule) *bool { return &r.AlertOnMissing }),
-		"cardinality_field":      str(func(r *Rule) *string { return &r.CardinalityField }),
-		"max_cardinality":        optInt(func(r *Rule) **int { return &r.MaxCardinality }),
-		"min_cardinality":        optInt(func(r *Rule) **int { return &r.MinCardinality }),
-		"metric_agg_key":         str(func(r *Rule) *string { return &r.MetricAggKey }),
-		"metric_agg_type":        str(func(r *Rule) *string { return &r.MetricAggType }),
-		"max_threshold":          optNum(func(r *Rule) **float64 { return &r.MaxThreshold }),
-		"min_threshold":          optNum(func(r *Rule) **float64 { return &r.MinThreshold }),
-		"min_denominator":        integer(func(r *Rule) *int { return &r.MinDenominator }),
-		"max_percentage":         optNum(func(r *Rule) **float64 { return &r.MaxPercentage }),
-		"min_percentage":         optNum(func(r *Rule) **float64 { return &r.MinPercentage }),
-		"timestamp_field":        str(func(r *Rule) *string { return &r.TimestampField }),
-		"timestamp_type":         str(func(r *Rule) *string { return &r.TimestampType }),
-		"use_count_query":        boolean(func(r *Rule) *bool { return &r.UseCountQuery }),
-		"use_terms_query":        boolean(func(r *Rule) *bool { return &r.UseTermsQuery }),
-		"terms_size":             integer(func(r *Rule) *int { return &r.TermsSize }),
-		"top_count_keys":         strs(func(r *Rule) *[]string { return &r.TopCountKeys }),
-		"include":                strs(func(r *Rule) *[]string { return &r.Include }),
-		"alert_text":             str(func(r *Rule) *string { return &r.AlertText }),
-		"alert_text_args":        strs(func(r *Rule) *[]string { return &r.AlertTextArgs }),
-		"alert_subject":          str(func(r *Rule) *string { return &r.AlertSubject }),
-		"alert_subject_args":     strs(func(r *Rule) *[]string { return &r.AlertSubjectArgs }),
-		"is_enabled":             boolean(func(r *Rule) *bool { return &r.Enabled }),
-		"owner":                  str(func(r *Rule) *string { return &r.Owner }),
-		"priority":               integer(func(r *Rule) *int { return &r.Priority }),
-		"category":               str(func(r *Rule) *string { return &r.Category }),
-		"description":            str(func(r *Rule) *string { return &r.Description }),
-		"env":                    str(func(r *Rule) *string { return &r.Env }),
-		"severity":               setSeverity,
+		"import":              func(*Rule, optValue, string) error { return nil },
+		"name":                str(func(r *Rule) *string { return &r.Name }),
+		"type":                str(func(r *Rule) *string { return &r.Type }),
+		"index":               str(func(r *Rule) *string { return &r.Index }),
+		"filter":              setFilter(false),
+		"match_bucket_filter": setFilter(true),
+		"query_key":           strs(func(r *Rule) *[]string { return &r.QueryKey }),
+		"compare_key":         strs(func(r *Rule) *[]string { return &r.CompareKey }),
+		"timeframe":           dur(func(r *Rule) *time.Duration { return &r.Timeframe }),
+		"run_every":           dur(func(r *Rule) *time.Duration { return &r.RunEvery }),
+		"buffer_time":         dur(func(r *Rule) *time.Duration { return &r.BufferTime }),
+		"query_delay":         dur(func(r *Rule) *time.Duration { return &r.QueryDelay }),
+		"realert":             dur(func(r *Rule) *time.Duration { return &r.Realert }),
+		"exponential_realert": dur(func(r *Rule) *time.Duration { return &r.ExponentialRealert }),
+		"terms_window_size":   dur(func(r *Rule) *time.Duration { return &r.TermsWindowSize }),
+		"window_step_size":    dur(func(r *Rule) *time.Duration { return &r.WindowStepSize }),
+		"num_events":          integer(func(r *Rule) *int { return &r.NumEvents }),
+		"threshold":           num(func(r *Rule) *float64 { return &r.Threshold }),
+		"threshold_ref":       optNum(func(r *Rule) **float64 { return &r.ThresholdRef }),
+		"threshold_cur":       optNum(func(r *Rule) **float64 { return &r.ThresholdCur }),
+		"spike_height":        num(func(r *Rule) *float64 { return &r.SpikeHeight }),
+		"spike_type":          str(func(r *Rule) *string { return &r.SpikeType }),
+		"alert_on_new_data":   boolean(func(r *Rule) *bool { return &r.AlertOnNewData }),
+		"field_value":         str(func(r *Rule) *string { return &r.FieldValue }),
+		"ignore_null":         boolean(func(r *Rule) *bool { return &r.IgnoreNull }),
+		"blacklist":           setList(func(r *Rule) *[]string { return &r.Blacklist }),
+		"whitelist":           setList(func(r *Rule) *[]string { return &r.Whitelist }),
+		"forget_keys":         boolean(func(r *Rule) *bool { return &r.ForgetKeys }),
+		"use_strftime_index":  boolean(func(r *Rule) *bool { return &r.UseStrftimeIndex }),
+		"alert_text_kw":       setAlertTextKW,
+		"alert_missing_value": func(r *Rule, o optValue, name string) error {
+			s, ok := o.v.(string)
+			if !ok {
+				return o.errf(name, "must be a string")
+			}
+			r.AlertMissingValue = &s
+			return nil
+		},
+		"alert_subject_max_len":    optInt(func(r *Rule) **int { return &r.AlertSubjectMaxLen }),
+		"aggregation":              setAggregation,
+		"aggregation_key":          func(r *Rule, o optValue, name string) error { _, err := keyOption(o, name); return err },
+		"realert_key":              func(r *Rule, o optValue, name string) error { _, err := asString(o, name); return err },
+		"use_keyword_postfix":      setUseKeywordPostfix,
+		"max_scrolling_count":      setMaxScrollingCount,
+		"use_run_every_query_size": setUseRunEveryQuerySize,
+		"fields":                   setFields,
+		"alert_on_missing_field":   boolean(func(r *Rule) *bool { return &r.AlertOnMissing }),
+		"cardinality_field":        str(func(r *Rule) *string { return &r.CardinalityField }),
+		"max_cardinality":          optInt(func(r *Rule) **int { return &r.MaxCardinality }),
+		"min_cardinality":          optInt(func(r *Rule) **int { return &r.MinCardinality }),
+		"metric_agg_key":           str(func(r *Rule) *string { return &r.MetricAggKey }),
+		"metric_agg_type":          str(func(r *Rule) *string { return &r.MetricAggType }),
+		"max_threshold":            optNum(func(r *Rule) **float64 { return &r.MaxThreshold }),
+		"min_threshold":            optNum(func(r *Rule) **float64 { return &r.MinThreshold }),
+		"min_denominator":          integer(func(r *Rule) *int { return &r.MinDenominator }),
+		"max_percentage":           optNum(func(r *Rule) **float64 { return &r.MaxPercentage }),
+		"min_percentage":           optNum(func(r *Rule) **float64 { return &r.MinPercentage }),
+		"timestamp_field":          str(func(r *Rule) *string { return &r.TimestampField }),
+		"timestamp_type":           str(func(r *Rule) *string { return &r.TimestampType }),
+		"use_count_query":          boolean(func(r *Rule) *bool { return &r.UseCountQuery }),
+		"use_terms_query":          boolean(func(r *Rule) *bool { return &r.UseTermsQuery }),
+		"terms_size":               integer(func(r *Rule) *int { return &r.TermsSize }),
+		"top_count_keys":           strs(func(r *Rule) *[]string { return &r.TopCountKeys }),
+		"include":                  strs(func(r *Rule) *[]string { return &r.Include }),
+		"alert_text":               str(func(r *Rule) *string { return &r.AlertText }),
+		"alert_text_args":          strs(func(r *Rule) *[]string { return &r.AlertTextArgs }),
+		"alert_subject":            str(func(r *Rule) *string { return &r.AlertSubject }),
+		"alert_subject_args":       strs(func(r *Rule) *[]string { return &r.AlertSubjectArgs }),
+		"is_enabled":               boolean(func(r *Rule) *bool { return &r.Enabled }),
+		"owner":                    str(func(r *Rule) *string { return &r.Owner }),
+		"priority":                 integer(func(r *Rule) *int { return &r.Priority }),
+		"category":                 str(func(r *Rule) *string { return &r.Category }),
+		"description":              str(func(r *Rule) *string { return &r.Description }),
+		"env":                      str(func(r *Rule) *string { return &r.Env }),
+		"severity":                 setSeverity,
 		"slack_channel_override": func(r *Rule, o optValue, name string) error {
 			l, err := asStrings(o, name)
 			if err != nil {
@@ -619,7 +614,7 @@ func asDuration(o optValue, name string) (time.Duration, error) {
 
 // build applies options in file order, then defaults and per-type checks.
 func build(raw *rawRule) (*Rule, error) {
-	r := &Rule{File: raw.file, Realert: time.Minute, Enabled: true}
+	r := &Rule{File: raw.file, Realert: realertDefault(raw), Enabled: true}
 	var ignored []string
 	for _, k := range raw.order {
 		o := raw.vals[k]
@@ -629,10 +624,16 @@ func build(raw *rawRule) (*Rule, error) {
 			}
 			continue
 		}
-		if unsupportedOptions[k] {
-			return nil, o.errf(k, "not supported by irflow")
+		if why, ok := unsupportedOptions[k]; ok {
+			return nil, o.errf(k, "not supported (%s)", why)
 		}
-		if ignoredOptions[k] || hasAlerterPrefix(k) {
+		check, transport := transportOptions[k]
+		if transport || hasAlerterPrefix(k) {
+			if check != nil {
+				if err := check(o, k); err != nil {
+					return nil, err
+				}
+			}
 			ignored = append(ignored, k)
 			continue
 		}
@@ -788,6 +789,9 @@ func validate(r *Rule, raw *rawRule) error {
 		if err = need("match_bucket_filter"); err == nil {
 			err = oneOf("max_percentage", "min_percentage")
 		}
+	}
+	if err == nil {
+		err = validateOptions(r, raw)
 	}
 	return err
 }

@@ -53,7 +53,7 @@ timeframe:
 		{"bad severity", "name: x\ntype: any\nindex: i\nseverity: urgent\n",
 			`rule.yaml:4: severity: unknown severity "urgent" (want one of info, low, medium, high, critical)`},
 		{"unsupported", "name: x\ntype: metric_aggregation\nindex: i\nmetric_agg_key: a\nmetric_agg_type: avg\nmax_threshold: 1\nbucket_interval: {minutes: 1}\n",
-			`rule.yaml:7: bucket_interval: not supported by irflow`},
+			`rule.yaml:7: bucket_interval: not supported (irflow aggregates each sweep's window as one bucket)`},
 		{"yaml syntax", "name: [x\ntype: any\n", `rule.yaml:2: yaml: ',' or ']' must be specified`},
 		{"unset env", "name: x\ntype: any\nindex: ${IRFLOW_TEST_UNSET_VAR}\n",
 			`rule.yaml:3: ${IRFLOW_TEST_UNSET_VAR}: environment variable not set`},

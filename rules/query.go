@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -16,8 +17,14 @@ type Search struct {
 	Body  map[string]any `json:"body"`
 	// Docs is true when the sweep fetches documents (page with search_after and
 	// hand the hits' _source to Evaluate); false when it reads aggregations
-	// (hand the response to AggregationMatches).
+	// (hand the response to AggSweep.Add).
 	Docs bool `json:"docs"`
+	// FilterPath, when set, is sent as filter_path to trim the response.
+	FilterPath string `json:"filter_path,omitempty"`
+	// IgnoreUnavailable is set for use_strftime_index rules: an index of
+	// the window that does not exist yet (a quiet hour) holds no events,
+	// as ElastAlert2 treats it, rather than failing the sweep.
+	IgnoreUnavailable bool `json:"ignore_unavailable,omitempty"`
 }
 
 // BuildSearch returns the request a sweep over (start, end] sends. Counting
@@ -28,12 +35,8 @@ type Search struct {
 func (r *Rule) BuildSearch(start, end time.Time, searchAfter []any) Search {
 	query := map[string]any{"bool": map[string]any{"filter": r.filterClauses(start, end)}}
 	if r.counting() {
-		return Search{Index: r.Index, Body: map[string]any{
-			"size":             0,
-			"track_total_hits": false,
-			"query":            query,
-			"aggs":             r.aggs(start, end),
-		}}
+		s, _ := r.NewAggSweep(start, end, 0).Next()
+		return s
 	}
 	body := map[string]any{
 		"size":             PageSize,
@@ -49,7 +52,7 @@ func (r *Rule) BuildSearch(start, end time.Time, searchAfter []any) Search {
 	if len(searchAfter) > 0 {
 		body["search_after"] = searchAfter
 	}
-	return Search{Index: r.Index, Body: body, Docs: true}
+	return Search{Index: r.IndexFor(start, end), Body: body, Docs: true, IgnoreUnavailable: r.UseStrftimeIndex}
 }
 
 // filterClauses is the time range (start-exclusive, end-inclusive, as the Go
@@ -99,14 +102,14 @@ func (r *Rule) sourceFields() []string {
 	add(r.AlertSubjectArgs...)
 	add(r.TopCountKeys...)
 	add(r.Include...)
+	add(r.FieldValue)
 	return out
 }
 
-func (r *Rule) leafAggs(start, end time.Time) map[string]any {
-	maxTS := map[string]any{"max": map[string]any{"field": r.TimestampField}}
+func (r *Rule) leafAggs() map[string]any {
 	switch r.Type {
-	case TypeFrequency:
-		return r.frequencyAggs(start, end)
+	case TypeFrequency, TypeSpike, TypeFlatline:
+		return r.timelineAggs()
 	case TypeCardinality:
 		return r.cardinalityAggs()
 	case TypeMetricAggregation, TypeSpikeAggregation:
@@ -121,55 +124,151 @@ func (r *Rule) leafAggs(start, end time.Time) map[string]any {
 			"other_bucket_key": "_other_",
 		}}}
 	}
-	return map[string]any{"max_ts": maxTS}
+	return map[string]any{"max_ts": map[string]any{"max": map[string]any{"field": r.TimestampField}}}
 }
 
-// aggs nests one terms aggregation ("bucket_aggs") per query_key field, or
-// wraps the leaf aggregations in a match-all filter ("all") without one, so
-// every result is a bucket with doc_count.
-func (r *Rule) aggs(start, end time.Time) map[string]any {
-	inner := r.leafAggs(start, end)
-	if len(r.QueryKey) == 0 {
-		return map[string]any{"all": map[string]any{"filter": map[string]any{"match_all": map[string]any{}}, "aggs": inner}}
+// Every key, at any cardinality: a counting sweep groups by query_key with a
+// composite aggregation and pages through it with after_key, so no key is
+// left out however many there are (a terms aggregation would keep only the
+// top few by count). A page holds at most maxKeysPerPage keys and
+// maxPageBuckets buckets in all, under OpenSearch's search.max_buckets.
+const (
+	maxKeysPerPage = 1000
+	maxPageBuckets = 20000
+)
+
+// keysPerPage is the composite page size for the rule: the leaf buckets of
+// each key count against maxPageBuckets.
+func (r *Rule) keysPerPage() int {
+	per := 1
+	switch r.Type {
+	case TypeCardinality:
+		per += 2 * r.cardinalityCap()
+	case TypePercentageMatch:
+		per += 2
 	}
-	for i := len(r.QueryKey) - 1; i >= 0; i-- {
-		inner = map[string]any{"bucket_aggs": map[string]any{
-			"terms": map[string]any{"field": r.QueryKey[i], "size": r.TermsSize},
-			"aggs":  inner,
-		}}
-	}
-	return inner
+	return max(1, min(maxKeysPerPage, maxPageBuckets/per))
 }
+
+// AggSweep is one counting sweep over (start, end]: Next gives each page's
+// request, Add takes its decoded response, and Matches evaluates every key
+// once all pages are in.
+type AggSweep struct {
+	r          *Rule
+	start, end time.Time
+	size       int
+	after      map[string]any
+	started    bool
+	filtered   bool // filter_path set: empty parts of the response are dropped
+	done       bool
+	buckets    []aggBucket
+}
+
+// NewAggSweep starts a counting sweep; keysPerPage 0 picks the rule's
+// default page size (tests lower it to exercise paging).
+func (r *Rule) NewAggSweep(start, end time.Time, keysPerPage int) *AggSweep {
+	if keysPerPage <= 0 {
+		keysPerPage = r.keysPerPage()
+	}
+	return &AggSweep{r: r, start: start, end: end, size: keysPerPage}
+}
+
+// Next returns the next page's request; ok is false once every page is in.
+func (a *AggSweep) Next() (s Search, ok bool) {
+	if a.done || (a.started && a.after == nil) {
+		return Search{}, false
+	}
+	r := a.r
+	var aggs map[string]any
+	if len(r.QueryKey) == 0 {
+		aggs = map[string]any{"all": map[string]any{"filter": map[string]any{"match_all": map[string]any{}}, "aggs": r.leafAggs()}}
+	} else {
+		sources := make([]any, len(r.QueryKey))
+		for i, f := range r.QueryKey {
+			sources[i] = map[string]any{compositeSource(i): map[string]any{"terms": map[string]any{"field": f}}}
+		}
+		comp := map[string]any{"size": a.size, "sources": sources}
+		if a.after != nil {
+			comp["after"] = a.after
+		}
+		aggs = map[string]any{"keys": map[string]any{"composite": comp, "aggs": r.leafAggs()}}
+	}
+	s = Search{Index: r.IndexFor(a.start, a.end), IgnoreUnavailable: r.UseStrftimeIndex, Body: map[string]any{
+		"size":             0,
+		"track_total_hits": false,
+		"query":            map[string]any{"bool": map[string]any{"filter": r.filterClauses(a.start, a.end)}},
+		"aggs":             aggs,
+	}}
+	switch r.Type {
+	case TypeFrequency, TypeSpike, TypeFlatline:
+		s.FilterPath = timelineFilterPath
+		a.filtered = true
+	}
+	return s, true
+}
+
+func compositeSource(i int) string { return "k" + strconv.Itoa(i) }
+
+// Add takes one page's decoded response.
+func (a *AggSweep) Add(resp map[string]any) error {
+	r := a.r
+	a.started = true
+	aggs, ok := resp["aggregations"].(map[string]any)
+	if shards, _ := number(mapOf(resp["_shards"])["total"]); !ok && (a.filtered || shards == 0) {
+		// filter_path drops empty objects and lists, and an index pattern
+		// that matches no index has no shards to aggregate: no key had events.
+		aggs, ok = map[string]any{"all": map[string]any{"doc_count": 0.0}, "keys": map[string]any{"buckets": []any{}}}, true
+		a.filtered = true
+	}
+	if !ok {
+		return fmt.Errorf("rule %s: response has no aggregations", r.Name)
+	}
+	if len(r.QueryKey) == 0 {
+		all, ok := aggs["all"].(map[string]any)
+		if !ok {
+			return fmt.Errorf("rule %s: response has no \"all\" aggregation", r.Name)
+		}
+		a.buckets = append(a.buckets, aggBucket{leaf: all})
+		a.done = true
+		return nil
+	}
+	keys, ok := aggs["keys"].(map[string]any)
+	if !ok && a.filtered {
+		keys, ok = map[string]any{}, true
+	}
+	if !ok {
+		return fmt.Errorf("rule %s: response has no \"keys\" aggregation", r.Name)
+	}
+	list, ok := keys["buckets"].([]any)
+	if !ok && !a.filtered {
+		return fmt.Errorf("rule %s: keys: no buckets", r.Name)
+	}
+	for _, b := range list {
+		m, ok := b.(map[string]any)
+		if !ok {
+			return fmt.Errorf("rule %s: keys: bucket is not an object", r.Name)
+		}
+		km := mapOf(m["key"])
+		key := make([]string, len(r.QueryKey))
+		for i := range r.QueryKey {
+			key[i] = keyString(km[compositeSource(i)])
+		}
+		a.buckets = append(a.buckets, aggBucket{key: key, leaf: m})
+	}
+	a.after = mapOf(keys["after_key"])
+	if len(list) < a.size {
+		a.after = nil
+	}
+	a.done = a.after == nil
+	return nil
+}
+
+// Keys says how many keys the pages held so far.
+func (a *AggSweep) Keys() int { return len(a.buckets) }
 
 type aggBucket struct {
 	key  []string
 	leaf map[string]any
-}
-
-func collectBuckets(node map[string]any, prefix []string, out *[]aggBucket) error {
-	ba, ok := node["bucket_aggs"].(map[string]any)
-	if !ok {
-		*out = append(*out, aggBucket{key: prefix, leaf: node})
-		return nil
-	}
-	buckets, ok := ba["buckets"].([]any)
-	if !ok {
-		return fmt.Errorf("bucket_aggs: no buckets")
-	}
-	for _, b := range buckets {
-		m, ok := b.(map[string]any)
-		if !ok {
-			return fmt.Errorf("bucket_aggs: bucket is not an object")
-		}
-		k := keyString(m["key"])
-		if s, ok := m["key_as_string"].(string); ok {
-			k = s
-		}
-		if err := collectBuckets(m, append(append([]string{}, prefix...), k), out); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func number(v any) (float64, bool) {
@@ -179,32 +278,34 @@ func number(v any) (float64, bool) {
 	return numberOf(v)
 }
 
-// AggregationMatches turns the decoded response to BuildSearch's aggregation
-// request into matches, updating st as Evaluate does. metric_aggregation,
-// spike_aggregation and percentage_match give exactly the Go evaluator's
-// matches. frequency (histogram steps) and cardinality (each value's first
-// and last time) carry per-key windows of timeframe in st across sweeps, so a
-// burst spread over many sweeps matches once, at the crossing event when the
-// response pins it down (see frequencySweep, cardinalitySweep). flatline and
-// spike add each key's count at the sweep end.
+// AggregationMatches evaluates a counting sweep whose one response holds
+// every key (see AggSweep for sweeps that page).
 func (r *Rule) AggregationMatches(st *State, resp map[string]any, start, end time.Time) ([]Match, error) {
 	if !r.counting() {
 		return nil, fmt.Errorf("rule %s: type %s fetches documents, not aggregations", r.Name, r.Type)
 	}
-	aggs, ok := resp["aggregations"].(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("rule %s: response has no aggregations", r.Name)
+	a := r.NewAggSweep(start, end, 0)
+	if err := a.Add(resp); err != nil {
+		return nil, err
 	}
-	var buckets []aggBucket
-	if len(r.QueryKey) == 0 {
-		all, ok := aggs["all"].(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("rule %s: response has no \"all\" aggregation", r.Name)
-		}
-		buckets = []aggBucket{{leaf: all}}
-	} else if err := collectBuckets(aggs, nil, &buckets); err != nil {
-		return nil, fmt.Errorf("rule %s: %w", r.Name, err)
+	if !a.done {
+		return nil, fmt.Errorf("rule %s: the response has more pages of keys; use AggSweep", r.Name)
 	}
+	return a.Matches(st)
+}
+
+// Matches turns the sweep's buckets into matches, updating st as Evaluate
+// does. metric_aggregation, spike_aggregation and percentage_match give
+// exactly the Go evaluator's matches. frequency, spike and flatline feed each
+// key's timeline (timeline.go) into its windows, event by event when the
+// sweep listed every event. cardinality carries each value's first and last
+// time (cardsweep.go).
+func (a *AggSweep) Matches(st *State) ([]Match, error) {
+	r, end := a.r, a.end
+	if !a.done {
+		return nil, fmt.Errorf("rule %s: sweep has pages left", r.Name)
+	}
+	buckets := a.buckets
 	sort.Slice(buckets, func(i, j int) bool {
 		return strings.Join(buckets[i].key, ", ") < strings.Join(buckets[j].key, ", ")
 	})
@@ -217,27 +318,38 @@ func (r *Rule) AggregationMatches(st *State, resp map[string]any, start, end tim
 	if st.FirstEvent == nil {
 		st.FirstEvent = map[string]time.Time{}
 	}
+	// flatline checks once after the batch, for the key of the newest event.
+	var flatKey string
+	var flatAt time.Time
 	for _, b := range buckets {
 		key := strings.Join(b.key, ", ")
-		count, _ := number(b.leaf["doc_count"])
-		at := end
-		if ms, ok := number(b.leaf["max_ts"]); ok {
-			at = time.UnixMilli(int64(ms)).UTC()
-		}
-		doc := Event{r.TimestampField: at.Format(time.RFC3339Nano)}
-		r.setKeyFields(doc, key)
 		switch r.Type {
 		case TypeFrequency:
 			r.frequencySweep(st, key, b.leaf, emit)
 		case TypeFlatline:
-			st.window(&st.Windows, key).add(Entry{T: end.UnixNano(), N: count}, r.Timeframe, nil)
-			r.flatCheck(st, key, doc, end, emit)
+			for _, c := range r.timeline(b.leaf) {
+				st.window(&st.Windows, key).add(Entry{T: c.t.UnixNano(), N: c.n}, r.Timeframe, nil)
+				if !c.t.Before(flatAt) {
+					flatKey, flatAt = key, c.t
+				}
+			}
 		case TypeSpike:
 			spikeKey := key
 			if len(r.QueryKey) == 0 {
 				spikeKey = "all"
 			}
-			r.spikeEvent(st, spikeKey, end, count, false, doc, emit)
+			for _, c := range r.timeline(b.leaf) {
+				doc := Event{r.TimestampField: c.t.Format(time.RFC3339Nano)}
+				r.setKeyFields(doc, key)
+				if !c.exact {
+					r.spikeEvent(st, spikeKey, c.t, c.n, false, doc, emit)
+					continue
+				}
+				// One at a time, as ElastAlert2 checks after every event.
+				for range int(c.n) {
+					r.spikeEvent(st, spikeKey, c.t, 1, false, doc, emit)
+				}
+			}
 		case TypeCardinality:
 			r.cardinalitySweep(st, key, b.leaf, emit)
 		case TypeMetricAggregation:
@@ -270,6 +382,11 @@ func (r *Rule) AggregationMatches(st *State, resp map[string]any, start, end tim
 	case TypeCardinality:
 		r.cardinalityGC(st, end, emit)
 	case TypeFlatline:
+		if !flatAt.IsZero() {
+			doc := Event{r.TimestampField: flatAt.Format(time.RFC3339Nano)}
+			r.setKeyFields(doc, flatKey)
+			r.flatCheck(st, flatKey, doc, flatAt, emit)
+		}
 		r.flatGC(st, end, emit)
 	case TypeSpike, TypeSpikeAggregation:
 		r.spikeGC(st, end, emit)

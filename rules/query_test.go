@@ -95,14 +95,18 @@ func TestBuildSearchAggregations(t *testing.T) {
 		path []any
 		want string
 	}{
-		{"frequency by namespace", "type: frequency\nnum_events: 5\ntimeframe: {minutes: 5}\nquery_key: kubernetes.namespace_name\n",
-			[]any{"aggs", "bucket_aggs", "terms"}, "map[field:kubernetes.namespace_name size:50]"},
-		{"frequency no key", "type: frequency\nnum_events: 5\ntimeframe: {minutes: 5}\n",
-			[]any{"aggs", "all", "aggs", "steps", "date_histogram"}, "map[field:@timestamp fixed_interval:1s min_doc_count:1]"},
-		{"compound key nests", "type: frequency\nnum_events: 5\ntimeframe: {minutes: 5}\nquery_key: [a, b]\nterms_size: 7\n",
-			[]any{"aggs", "bucket_aggs", "aggs", "bucket_aggs", "terms"}, "map[field:b size:7]"},
+		{"frequency by namespace pages every key", "type: frequency\nnum_events: 5\ntimeframe: {minutes: 5}\nquery_key: kubernetes.namespace_name\n",
+			[]any{"aggs", "keys", "composite"}, "map[size:1000 sources:[map[k0:map[terms:map[field:kubernetes.namespace_name]]]]]"},
+		{"frequency lists the first num_events times", "type: frequency\nnum_events: 5\ntimeframe: {minutes: 5}\n",
+			[]any{"aggs", "all", "aggs", "first", "top_hits"}, "map[_source:false size:5 sort:[map[@timestamp:map[order:asc]]]]"},
+		{"compound key: one source per field", "type: frequency\nnum_events: 5\ntimeframe: {minutes: 5}\nquery_key: [a, b]\n",
+			[]any{"aggs", "keys", "composite", "sources", 1}, "map[k1:map[terms:map[field:b]]]"},
 		{"cardinality", "type: cardinality\ntimeframe: {minutes: 5}\ncardinality_field: user.name\nmax_cardinality: 3\nquery_key: client_ip\n",
-			[]any{"aggs", "bucket_aggs", "aggs", "values", "terms"}, "map[field:user.name order:map[last:desc] size:4]"},
+			[]any{"aggs", "keys", "aggs", "values", "terms"}, "map[field:user.name order:map[last:desc] size:4]"},
+		{"cardinality pages stay under max_buckets", "type: cardinality\ntimeframe: {minutes: 5}\ncardinality_field: user.name\nmax_cardinality: 99\nquery_key: client_ip\n",
+			[]any{"aggs", "keys", "composite", "size"}, "99"},
+		{"spike lists the last 100 times", "type: spike\nspike_height: 2\nspike_type: up\ntimeframe: {minutes: 5}\nquery_key: client_ip\n",
+			[]any{"aggs", "keys", "aggs", "last", "top_hits", "size"}, "100"},
 		{"metric", "type: metric_aggregation\nmetric_agg_key: response_time_ms\nmetric_agg_type: avg\nmax_threshold: 1000\n",
 			[]any{"aggs", "all", "aggs", "metric_response_time_ms_avg", "avg"}, "map[field:response_time_ms]"},
 		{"percentage", "type: percentage_match\nmax_percentage: 5\nmatch_bucket_filter:\n- range: {status: {gte: 500}}\n",
@@ -163,20 +167,19 @@ func TestAggregationMatchesAgreeWithEvaluate(t *testing.T) {
 		rule *Rule
 		resp string
 	}{
-		{metric, `{"aggregations": {"bucket_aggs": {"buckets": [
-			{"key": "/login", "doc_count": 3, "metric_ms_avg": {"value": 1200}},
-			{"key": "/home", "doc_count": 2, "metric_ms_avg": {"value": 200}}]}}}`},
-		{pct, `{"aggregations": {"bucket_aggs": {"buckets": [
-			{"key": "/login", "doc_count": 3, "percentage_match_aggs": {"buckets": {"match_bucket": {"doc_count": 2}, "_other_": {"doc_count": 1}}}},
-			{"key": "/home", "doc_count": 2, "percentage_match_aggs": {"buckets": {"match_bucket": {"doc_count": 0}, "_other_": {"doc_count": 2}}}}]}}}`},
-		{freq, `{"aggregations": {"bucket_aggs": {"buckets": [
-			{"key": "/login", "doc_count": 3, "steps": {"buckets": [
-				{"key": 1411732801000, "doc_count": 1, "first": {"value": 1411732801000}, "last": {"value": 1411732801000}},
-				{"key": 1411732802000, "doc_count": 1, "first": {"value": 1411732802000}, "last": {"value": 1411732802000}},
-				{"key": 1411732803000, "doc_count": 1, "first": {"value": 1411732803000}, "last": {"value": 1411732803000}}]}},
-			{"key": "/home", "doc_count": 2, "steps": {"buckets": [
-				{"key": 1411732804000, "doc_count": 1, "first": {"value": 1411732804000}, "last": {"value": 1411732804000}},
-				{"key": 1411732805000, "doc_count": 1, "first": {"value": 1411732805000}, "last": {"value": 1411732805000}}]}}]}}}`},
+		{metric, `{"aggregations": {"keys": {"after_key": {"k0": "/login"}, "buckets": [
+			{"key": {"k0": "/home"}, "doc_count": 2, "metric_ms_avg": {"value": 200}},
+			{"key": {"k0": "/login"}, "doc_count": 3, "metric_ms_avg": {"value": 1200}}]}}}`},
+		{pct, `{"aggregations": {"keys": {"buckets": [
+			{"key": {"k0": "/home"}, "doc_count": 2, "percentage_match_aggs": {"buckets": {"match_bucket": {"doc_count": 0}, "_other_": {"doc_count": 2}}}},
+			{"key": {"k0": "/login"}, "doc_count": 3, "percentage_match_aggs": {"buckets": {"match_bucket": {"doc_count": 2}, "_other_": {"doc_count": 1}}}}]}}}`},
+		{freq, `{"aggregations": {"keys": {"buckets": [
+			{"key": {"k0": "/home"}, "doc_count": 2,
+				"first": {"hits": {"hits": [{"sort": [1411732804000]}, {"sort": [1411732805000]}]}},
+				"last": {"hits": {"hits": [{"sort": [1411732805000]}, {"sort": [1411732804000]}]}}},
+			{"key": {"k0": "/login"}, "doc_count": 3,
+				"first": {"hits": {"hits": [{"sort": [1411732801000]}, {"sort": [1411732802000]}, {"sort": [1411732803000]}]}},
+				"last": {"hits": {"hits": [{"sort": [1411732803000]}, {"sort": [1411732802000]}, {"sort": [1411732801000]}]}}}]}}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule.Type, func(t *testing.T) {

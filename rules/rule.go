@@ -70,6 +70,7 @@ type Rule struct {
 	// Fields are the new_term fields; an entry with several names is a composite term.
 	Fields          [][]string    `json:"fields,omitempty"`
 	TermsWindowSize time.Duration `json:"terms_window_size,omitempty"` // default 30 days
+	WindowStepSize  time.Duration `json:"window_step_size,omitempty"`  // seeding step; default 1 day
 	AlertOnMissing  bool          `json:"alert_on_missing_field,omitempty"`
 
 	CardinalityField string `json:"cardinality_field,omitempty"`
@@ -115,6 +116,7 @@ type Rule struct {
 	// Ignored lists accepted ElastAlert2 options irflow does not act on (alerters
 	// and the like), sorted, so the CLI can say so.
 	Ignored []string `json:"ignored,omitempty"`
+	Options          // ElastAlert2 options implemented in options.go
 
 	c *compiled // field paths resolved on first use
 }
@@ -143,10 +145,13 @@ func (m Match) MarshalJSON() ([]byte, error) {
 }
 
 // counting reports whether OpenSearch can evaluate the rule with aggregations
-// (size 0) instead of fetching documents.
+// (size 0) instead of fetching documents. A spike on field_value compares
+// the field's values event by event, so it reads the documents.
 func (r *Rule) counting() bool {
 	switch r.Type {
-	case TypeFrequency, TypeSpike, TypeFlatline, TypeCardinality, TypeMetricAggregation,
+	case TypeSpike:
+		return r.FieldValue == ""
+	case TypeFrequency, TypeFlatline, TypeCardinality, TypeMetricAggregation,
 		TypeSpikeAggregation, TypePercentageMatch:
 		return true
 	}

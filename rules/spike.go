@@ -4,12 +4,20 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
 // spikeValues returns the reference and current values: counts, or for
-// spike_aggregation with avg/min/max the window's mean/min/max.
+// spike_aggregation with avg/min/max the window's mean/min/max, or with
+// field_value the mean of the field's values over the events in each window.
 func (r *Rule) spikeValues(ref, cur *Window) (float64, float64, bool) {
+	if r.FieldValue != "" {
+		a, okA := windowMean(ref)
+		b, okB := windowMean(cur)
+		return a, b, okA && okB
+	}
 	if r.Type == TypeSpikeAggregation {
 		switch r.MetricAggType {
 		case "avg":
@@ -23,6 +31,82 @@ func (r *Rule) spikeValues(ref, cur *Window) (float64, float64, bool) {
 		}
 	}
 	return ref.Count, cur.Count, true
+}
+
+// SpikeValues is what a spike rule compares for one key: reference and
+// current counts, or window means (spike_aggregation avg, field_value), or
+// minimums/maximums; ok is false while a window that needs a value has none.
+// Windows hold one entry per event (N = 1, or the event's FieldValueCount)
+// plus placeholders; a sweep path that aggregates must keep the same entries
+// for means to be ElastAlert2's.
+func (r *Rule) SpikeValues(ref, cur *Window) (refV, curV float64, ok bool) {
+	return r.spikeValues(ref, cur)
+}
+
+// SpikeFound reports whether reference and current values are a spike, with
+// ElastAlert2's threshold rules for the rule's kind (SpikeRule.find_matches).
+func (r *Rule) SpikeFound(ref, cur float64) bool { return r.spikeFound(ref, cur) }
+
+// FieldValueCount is what a spike rule with field_value adds to its windows
+// for e, as ElastAlert2's SpikeRule.add_data reads it: only an event with a
+// top-level key named exactly field_value counts (ElastAlert2 tests
+// `field_value in event`, so a dotted name does not reach into nested
+// objects), and its value goes through Python's int(): numbers truncate
+// toward zero, booleans are 1 or 0, strings must be decimal integers
+// (surrounding spaces, a sign and digit-separating underscores allowed).
+// Anything else is skipped, as ElastAlert2 skips it.
+func (r *Rule) FieldValueCount(e Event) (float64, bool) {
+	v, ok := e[r.FieldValue]
+	if !ok {
+		return 0, false
+	}
+	return pythonInt(v)
+}
+
+func pythonInt(v any) (float64, bool) {
+	switch x := v.(type) {
+	case nil:
+		return 0, false
+	case bool:
+		if x {
+			return 1, true
+		}
+		return 0, true
+	case string:
+		return parsePythonInt(x)
+	}
+	f, ok := toFloat(v)
+	if !ok || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, false
+	}
+	return math.Trunc(f), true
+}
+
+// parsePythonInt is int(str) in base 10.
+func parsePythonInt(s string) (float64, bool) {
+	s = strings.TrimSpace(s)
+	neg := false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg = s[0] == '-'
+		s = s[1:]
+	}
+	if s == "" || s[0] == '_' || s[len(s)-1] == '_' || strings.Contains(s, "__") {
+		return 0, false
+	}
+	digits := strings.ReplaceAll(s, "_", "")
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	f, err := strconv.ParseFloat(digits, 64)
+	if err != nil {
+		return 0, false
+	}
+	if neg {
+		f = -f
+	}
+	return f, true
 }
 
 func windowMean(w *Window) (float64, bool) {
@@ -55,7 +139,13 @@ func windowExtreme(w *Window, max bool) (float64, bool) {
 }
 
 func (r *Rule) spikeFound(ref, cur float64) bool {
-	if (r.ThresholdCur != nil && cur < *r.ThresholdCur) || (r.ThresholdRef != nil && ref < *r.ThresholdRef) {
+	if r.FieldValue != "" {
+		// With field_value ElastAlert2 ignores threshold_ref/threshold_cur
+		// and never matches while either mean is 0.
+		if ref == 0 || cur == 0 {
+			return false
+		}
+	} else if (r.ThresholdCur != nil && cur < *r.ThresholdCur) || (r.ThresholdRef != nil && ref < *r.ThresholdRef) {
 		return false
 	}
 	down := cur <= ref/r.SpikeHeight
@@ -94,11 +184,13 @@ func (r *Rule) spikeEvent(st *State, key string, t time.Time, n float64, placeho
 	if !ok || !r.spikeFound(refV, curV) {
 		return
 	}
-	// The match is the oldest real event in the current window.
+	// The match is the oldest real event in the current window: the oldest
+	// with a count, or with field_value the oldest that is not a placeholder
+	// (its value may be 0).
 	var m *Entry
 	for i := range cur.Entries {
 		m = &cur.Entries[i]
-		if m.N != 0 && !m.Placeholder {
+		if !m.Placeholder && (m.N != 0 || r.FieldValue != "") {
 			break
 		}
 	}
@@ -128,7 +220,6 @@ func (r *Rule) spikeGC(st *State, runEnd time.Time, emit func(Match)) {
 }
 
 func (r *Rule) evalSpike(c *compiled, st *State, in []timed, runEnd time.Time, emit func(Match)) {
-	fv := newField(r.FieldValue)
 	for _, ev := range in {
 		key := "all"
 		if len(c.qk) > 0 {
@@ -139,9 +230,8 @@ func (r *Rule) evalSpike(c *compiled, st *State, in []timed, runEnd time.Time, e
 		}
 		n := 1.0
 		if r.FieldValue != "" {
-			v, ok := fv.get(ev.e)
-			f, isNum := numberOf(v)
-			if !ok || !isNum {
+			f, ok := r.FieldValueCount(ev.e)
+			if !ok {
 				continue
 			}
 			n = f

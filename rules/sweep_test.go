@@ -10,9 +10,10 @@ import (
 	"time"
 )
 
-// fakeAggs answers BuildSearch's aggregation request for events the way
-// OpenSearch does, for rules with one query_key field: frequency's max_ts
-// steps and cardinality's values (newest first, cut to the terms size).
+// fakeAggs answers the first AggSweep page for events the way OpenSearch
+// does, for rules with one query_key field and keys that fit one page: the
+// timeline's first and last hits and deciles, and cardinality's values
+// (newest first, cut to the terms size).
 func fakeAggs(tb testing.TB, r *Rule, events []Event, start, end time.Time) map[string]any {
 	tb.Helper()
 	c := r.comp()
@@ -28,13 +29,11 @@ func fakeAggs(tb testing.TB, r *Rule, events []Event, start, end time.Time) map[
 	}
 	var buckets []any
 	for _, k := range slices.Sorted(maps.Keys(byKey)) {
-		b := map[string]any{"key": k, "doc_count": float64(len(byKey[k]))}
-		var maxTS time.Time
+		evs := byKey[k]
+		sort.SliceStable(evs, func(i, j int) bool { return evs[i].t.Before(evs[j].t) })
+		b := map[string]any{"key": map[string]any{"k0": k}, "doc_count": float64(len(evs))}
 		first, last := map[string]time.Time{}, map[string]time.Time{}
-		for _, ev := range byKey[k] {
-			if ev.t.After(maxTS) {
-				maxTS = ev.t
-			}
+		for _, ev := range evs {
 			if v, ok := c.card.get(ev.e); ok && r.Type == TypeCardinality {
 				s := keyString(v)
 				if f, ok := first[s]; !ok || ev.t.Before(f) {
@@ -45,29 +44,23 @@ func fakeAggs(tb testing.TB, r *Rule, events []Event, start, end time.Time) map[
 				}
 			}
 		}
-		b["max_ts"] = map[string]any{"value": float64(maxTS.UnixMilli())}
-		if r.Type == TypeFrequency {
-			iv := r.frequencyInterval(start, end)
-			steps := map[time.Time][]time.Time{}
-			for _, ev := range byKey[k] {
-				s := ev.t.Truncate(iv)
-				steps[s] = append(steps[s], ev.t)
+		hits := func(ts []timed) map[string]any {
+			var l []any
+			for _, ev := range ts {
+				l = append(l, map[string]any{"sort": []any{float64(ev.t.UnixMilli())}})
 			}
-			var keys []time.Time
-			for s := range steps {
-				keys = append(keys, s)
-			}
-			sort.Slice(keys, func(i, j int) bool { return keys[i].Before(keys[j]) })
-			var sb []any
-			for _, s := range keys {
-				in := steps[s]
-				sort.Slice(in, func(i, j int) bool { return in[i].Before(in[j]) })
-				sb = append(sb, map[string]any{"key": float64(s.UnixMilli()), "doc_count": float64(len(in)),
-					"first": map[string]any{"value": float64(in[0].UnixMilli())},
-					"last":  map[string]any{"value": float64(in[len(in)-1].UnixMilli())}})
-			}
-			b["steps"] = map[string]any{"buckets": sb}
+			return map[string]any{"hits": map[string]any{"hits": l}}
 		}
+		k := min(len(evs), r.timelineHits())
+		b["first"] = hits(evs[:k])
+		rev := slices.Clone(evs)
+		slices.Reverse(rev)
+		b["last"] = hits(rev[:k])
+		dec := map[string]any{}
+		for p := 10; p <= 90; p += 10 {
+			dec[fmt.Sprintf("%d.0", p)] = float64(evs[(len(evs)-1)*p/100].t.UnixMilli())
+		}
+		b["spread"] = map[string]any{"values": dec}
 		if r.Type == TypeCardinality {
 			list := func(name string, at map[string]time.Time, less func(a, b string) bool) map[string]any {
 				vals := slices.Sorted(maps.Keys(last))
@@ -87,7 +80,7 @@ func fakeAggs(tb testing.TB, r *Rule, events []Event, start, end time.Time) map[
 		}
 		buckets = append(buckets, b)
 	}
-	return map[string]any{"aggregations": map[string]any{"bucket_aggs": map[string]any{"buckets": buckets}}}
+	return map[string]any{"aggregations": map[string]any{"keys": map[string]any{"buckets": buckets}}}
 }
 
 // sweepBoth runs the Go evaluator and the aggregation path over the same

@@ -167,6 +167,10 @@ func (r *Rule) evalCardinality(c *compiled, st *State, in []timed, runEnd time.T
 // TermsSeedQuery is the request that loads a new_term rule's known terms: one
 // terms aggregation per field over terms_window_size before end (composite
 // fields nest). Feed the response to SeedTermsFromAggregation.
+//
+// Deprecated: one request of 2³¹−1 buckets fails past search.max_buckets.
+// Sweeps seed in window_step_size steps of composite pages (TermsSeedSteps,
+// TermsSeedPage, TermsFromSeedPage).
 func (r *Rule) TermsSeedQuery(end time.Time) Search {
 	aggs := map[string]any{}
 	for i, fs := range r.Fields {
@@ -192,6 +196,8 @@ func (r *Rule) TermsSeedQuery(end time.Time) Search {
 }
 
 // SeedTermsFromAggregation records the terms in a TermsSeedQuery response.
+//
+// Deprecated: see TermsSeedQuery.
 func (r *Rule) SeedTermsFromAggregation(st *State, resp map[string]any) error {
 	aggs, ok := resp["aggregations"].(map[string]any)
 	if !ok {

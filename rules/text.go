@@ -14,30 +14,67 @@ var formatArg = regexp.MustCompile(`\{(\d+)\}`)
 // Render fills alert_subject and alert_text with their args the way
 // ElastAlert2's str.format does for positional fields ({0}, {1}, ...), looking
 // the arguments up in the match (dotted names work, so do match fields like
-// num_hits). The subject defaults to the rule name; the text may be empty.
+// num_hits). Without alert_text_args, alert_text_kw fills named fields
+// ({name}) instead. A missing value prints alert_missing_value (default
+// MissingValue). The subject defaults to the rule name; a custom one is cut
+// to alert_subject_max_len characters (default 2048). The text may be empty.
 func (r *Rule) Render(m Match) (subject, text string) {
+	missing := MissingValue
+	if r.AlertMissingValue != nil {
+		missing = *r.AlertMissingValue
+	}
 	subject = r.Name
 	if r.AlertSubject != "" {
-		subject = fill(r.AlertSubject, r.AlertSubjectArgs, m)
+		subject = fill(r.AlertSubject, r.AlertSubjectArgs, m, missing)
+		max := 2048
+		if r.AlertSubjectMaxLen != nil {
+			max = *r.AlertSubjectMaxLen
+		}
+		if rs := []rune(subject); len(rs) > max {
+			subject = string(rs[:max])
+		}
 	}
-	return subject, fill(r.AlertText, r.AlertTextArgs, m)
+	if len(r.AlertTextArgs) == 0 && len(r.AlertTextKW) > 0 {
+		return subject, fillKW(r.AlertText, r.AlertTextKW, m, missing)
+	}
+	return subject, fill(r.AlertText, r.AlertTextArgs, m, missing)
 }
 
-func fill(tmpl string, args []string, m Match) string {
-	e := Event(m.Fields)
+func fill(tmpl string, args []string, m Match, missing string) string {
 	return formatArg.ReplaceAllStringFunc(tmpl, func(s string) string {
 		i, _ := strconv.Atoi(s[1 : len(s)-1])
 		if i >= len(args) {
 			return s
 		}
-		name := args[i]
-		if name == "key" && m.Key != "" {
-			return m.Key
-		}
-		v, ok := e.Get(name)
-		if !ok || v == nil {
-			return MissingValue
-		}
-		return keyString(v)
+		return argValue(args[i], m, missing)
 	})
+}
+
+var formatName = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// fillKW is str.format(**kw) with kw built from alert_text_kw: each match
+// field is looked up and bound to its name; a {name} no field binds stays
+// as written.
+func fillKW(tmpl string, kw map[string]string, m Match, missing string) string {
+	byName := make(map[string]string, len(kw))
+	for field, name := range kw {
+		byName[name] = argValue(field, m, missing)
+	}
+	return formatName.ReplaceAllStringFunc(tmpl, func(s string) string {
+		if v, ok := byName[s[1:len(s)-1]]; ok {
+			return v
+		}
+		return s
+	})
+}
+
+func argValue(name string, m Match, missing string) string {
+	if name == "key" && m.Key != "" {
+		return m.Key
+	}
+	v, ok := Event(m.Fields).Get(name)
+	if !ok || v == nil {
+		return missing
+	}
+	return keyString(v)
 }

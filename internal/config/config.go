@@ -59,14 +59,16 @@ type SNS struct {
 	Endpoint string `yaml:"endpoint"`
 }
 
-// Search says where rule sweeps run their queries and where the worker finds
-// rule files for re-scans. Both are optional: without a URL, sweeps fail with
-// a message naming search.url; without rules_dir, rule incidents re-scan as
-// "unknown".
+// Search says where rule sweeps and re-scans run their queries, and where
+// the rule files are. Both are optional: without a URL, sweeps fail with a
+// message naming search.url and rule incidents re-scan as "unknown".
 type Search struct {
 	// URL is the OpenSearch endpoint, like http://127.0.0.1:9200.
 	URL string `yaml:"url"`
-	// RulesDir holds the rule files (deploy/rules).
+	// RulesDir holds the rule files (deploy/rules): `starter dev` applies
+	// the rule Schedules from it. Sweeps and re-scans read each rule from its
+	// Schedule, never from here; a worker with RulesDir set only compares
+	// the files with the Schedules and warns (and counts) when they differ.
 	RulesDir string `yaml:"rules_dir"`
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/irflow/irflow/incident"
 	"github.com/irflow/irflow/internal/client"
 	"github.com/irflow/irflow/internal/config"
+	"github.com/irflow/irflow/internal/schedules"
 	"github.com/irflow/irflow/workflows"
 )
 
@@ -188,9 +189,11 @@ func WorkerOptions(w config.Worker) worker.Options {
 	}
 }
 
-// ruleDeps builds the OpenSearch client rule sweeps use (search.url) and adds
-// the rule re-scan checker for source "rules" when search.rules_dir is set and
-// no checker for it was given.
+// ruleDeps builds the OpenSearch client rule sweeps use (search.url) and,
+// with it, the rule re-scan checker for source "rules" unless one was given.
+// The checker reads each rule from its Schedule, as sweeps do; rule files in
+// search.rules_dir are only compared with the Schedules (a difference is
+// logged and counted, the Schedule wins).
 func (m *Main) ruleDeps() (*activities.Search, map[string]activities.Checker, error) {
 	search := &activities.Search{}
 	if u := m.Config.Search.URL; u != "" {
@@ -201,8 +204,8 @@ func (m *Main) ruleDeps() (*activities.Search, map[string]activities.Checker, er
 		search.Client = c
 	}
 	checkers := m.Checkers
-	if dir := m.Config.Search.RulesDir; dir != "" && checkers[rules.AlertSource] == nil {
-		lookup, err := rules.LoadByName(dir)
+	if search.Client != nil && checkers[rules.AlertSource] == nil {
+		src, err := schedules.NewRuleSource(m.Client, m.Config.Search.RulesDir, m.Logger)
 		if err != nil {
 			return nil, nil, fmt.Errorf("search.rules_dir: %w", err)
 		}
@@ -210,7 +213,7 @@ func (m *Main) ruleDeps() (*activities.Search, map[string]activities.Checker, er
 		if checkers == nil {
 			checkers = map[string]activities.Checker{}
 		}
-		checkers[rules.AlertSource] = &activities.RuleCheck{Search: search, Rule: lookup}
+		checkers[rules.AlertSource] = &activities.RuleCheck{Search: search, Rule: src.Rule}
 	}
 	return search, checkers, nil
 }

@@ -82,6 +82,9 @@ func ownMetrics() map[string]ownMetric {
 		activities.MetricRuleSweepLag: {labels: []string{"rule"}, gauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "irflow_rule_sweep_lag_seconds", Help: "How far behind now - query_delay the rule's covered span ended at its last sweep attempt, by rule.",
 		}, []string{"rule"})},
+		activities.MetricRuleRescanDrift: counter(prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "irflow_rule_rescan_drift_total", Help: "Rule re-scans whose rule file in search.rules_dir differs from the rule's Schedule (the Schedule's copy is used), by rule.",
+		}, []string{"rule"}), "rule"),
 		activities.MetricSlackAPIErrors: counter(prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "irflow_slack_api_errors_total", Help: "Slack Web API calls that failed, by method and Slack's error code (http_<status>, transport).",
 		}, []string{"method", "error"}), "method", "error"),

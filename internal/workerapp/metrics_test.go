@@ -55,6 +55,7 @@ func TestOwnMetricsKeepTheirLabels(t *testing.T) {
 		"irflow_rule_sweep_duration_seconds": {"rule=sqli-burst"},
 		"irflow_rule_sweep_errors_total":     {"rule=sqli-burst"},
 		"irflow_rule_sweep_lag_seconds":      {"rule=sqli-burst"},
+		"irflow_rule_rescan_drift_total":     {"rule=sqli-burst"},
 		"irflow_slack_api_errors_total":      {"error=channel_not_found", "method=chat.postMessage"},
 		"irflow_notify_failures_total":       {"notifier=slack"},
 		"irflow_archive_failures_total":      nil,
