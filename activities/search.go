@@ -85,8 +85,26 @@ func (s *Search) SweepRule(ctx context.Context, in SweepInput) (SweepResult, err
 	return res, nil
 }
 
-// Sweep runs one sweep of r at now, updating st, and returns its matches.
+// Sweep runs one sweep of r at now, updating st, and returns its matches,
+// with their top_count_keys counts when the rule lists some.
 func (s *Search) Sweep(ctx context.Context, r *rules.Rule, st *rules.State, now time.Time) (SweepResult, []rules.Match, error) {
+	res, ms, err := s.sweep(ctx, r, st, now)
+	if err != nil || len(r.TopCountKeys) == 0 {
+		return res, ms, err
+	}
+	for i := range ms {
+		for _, key := range r.TopCountKeys {
+			var resp map[string]any
+			if err := s.search(ctx, r.TopCountsSearch(ms[i], key), &resp, &res); err != nil {
+				return res, nil, fmt.Errorf("rule %s: top_count_keys %s: %w", r.Name, key, err)
+			}
+			r.AddTopCounts(&ms[i], key, resp)
+		}
+	}
+	return res, ms, nil
+}
+
+func (s *Search) sweep(ctx context.Context, r *rules.Rule, st *rules.State, now time.Time) (SweepResult, []rules.Match, error) {
 	if s.Client == nil {
 		return SweepResult{}, nil, temporal.NewNonRetryableApplicationError("search: no OpenSearch client configured (search.url)", "NoSearch", nil)
 	}

@@ -392,3 +392,44 @@ func indexDocs(t *testing.T, c *opensearchgo.Client, index string, events ...rul
 	res, err := c.Bulk(strings.NewReader(b.String()), c.Bulk.WithIndex(index), c.Bulk.WithRefresh("true"))
 	mustOK(t, res, err)
 }
+
+// TestSweepTopCountKeys: a match carries top_events_<field> from the real
+// node (with raw_count_keys counting the ".keyword" sub-field of a dynamic
+// mapping, as ElastAlert2 does), equal to the NDJSON backtest's, and the
+// alert text lists them most frequent first.
+func TestSweepTopCountKeys(t *testing.T) {
+	var events []rules.Event
+	users := []string{"root", "root", "root", "admin", "admin", "bob", "carol", "dave", "erin"}
+	for i, u := range users {
+		events = append(events, rules.Event{"@timestamp": base.Add(time.Duration(i+1) * 5 * time.Second).Format(time.RFC3339Nano),
+			"ip": "203.0.113.9", "user": u, "path": fmt.Sprintf("/p%d", i%2)})
+	}
+	events = append(events, rules.Event{"@timestamp": base.Add(20 * time.Second).Format(time.RFC3339Nano), "ip": "198.51.100.7", "user": "root", "path": "/p0"})
+	// No mapping for user or path: dynamic mapping makes text + .keyword.
+	client, index := mustIndex(t, `{"@timestamp":{"type":"date"},"ip":{"type":"keyword"}}`, events)
+	r := mustRule(t, "name: brute\nindex: "+index+"\ntype: frequency\nnum_events: 9\ntimeframe: {minutes: 5}\nquery_key: ip\n"+
+		"top_count_keys: [user, path]\ntop_count_number: 3\nalert_text: brute force\n")
+	st := &rules.State{LastRunEnd: base}
+	_, ms, err := (&activities.Search{Client: client}).Sweep(context.Background(), r, st, base.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 1 {
+		t.Fatalf("%d matches, want 1", len(ms))
+	}
+	want := "map[top_events_path:map[/p0:5 /p1:4] top_events_user:map[admin:2 bob:1 root:3]]"
+	got := fmt.Sprint(map[string]any{"top_events_user": ms[0].Fields["top_events_user"], "top_events_path": ms[0].Fields["top_events_path"]})
+	if got != want {
+		t.Errorf("sweep top counts %s\nwant %s", got, want)
+	}
+	bt, err := rules.Backtest(r, events, time.Minute)
+	if err != nil || len(bt.Matches) != 1 {
+		t.Fatalf("backtest: %v, %d matches", err, len(bt.Matches))
+	}
+	if b := fmt.Sprint(map[string]any{"top_events_user": bt.Matches[0].Fields["top_events_user"], "top_events_path": bt.Matches[0].Fields["top_events_path"]}); b != got {
+		t.Errorf("backtest top counts %s, sweep %s", b, got)
+	}
+	if _, text := r.Render(ms[0]); text != "brute force\n\nuser:\nroot: 3\nadmin: 2\nbob: 1\n\npath:\n/p0: 5\n/p1: 4" {
+		t.Errorf("alert text %q", text)
+	}
+}

@@ -72,6 +72,13 @@ func Backtest(r *Rule, events []Event, runEvery time.Duration) (*BacktestResult,
 		}
 		res.Matches = append(res.Matches, ms...)
 	}
+	if len(r.TopCountKeys) > 0 {
+		all := make([]Event, len(sorted))
+		for i, x := range sorted {
+			all[i] = x.e
+		}
+		r.TopCountsFromEvents(res.Matches, all)
+	}
 	return res, nil
 }
 

@@ -367,18 +367,25 @@ func init() {
 		"use_terms_query":          boolean(func(r *Rule) *bool { return &r.UseTermsQuery }),
 		"terms_size":               integer(func(r *Rule) *int { return &r.TermsSize }),
 		"top_count_keys":           strs(func(r *Rule) *[]string { return &r.TopCountKeys }),
-		"include":                  strs(func(r *Rule) *[]string { return &r.Include }),
-		"alert_text":               str(func(r *Rule) *string { return &r.AlertText }),
-		"alert_text_args":          strs(func(r *Rule) *[]string { return &r.AlertTextArgs }),
-		"alert_subject":            str(func(r *Rule) *string { return &r.AlertSubject }),
-		"alert_subject_args":       strs(func(r *Rule) *[]string { return &r.AlertSubjectArgs }),
-		"is_enabled":               boolean(func(r *Rule) *bool { return &r.Enabled }),
-		"owner":                    str(func(r *Rule) *string { return &r.Owner }),
-		"priority":                 integer(func(r *Rule) *int { return &r.Priority }),
-		"category":                 str(func(r *Rule) *string { return &r.Category }),
-		"description":              str(func(r *Rule) *string { return &r.Description }),
-		"env":                      str(func(r *Rule) *string { return &r.Env }),
-		"severity":                 setSeverity,
+		"top_count_number":         integer(func(r *Rule) *int { return &r.TopCountNumber }),
+		"raw_count_keys": func(r *Rule, o optValue, name string) error {
+			var b bool
+			err := boolean(func(*Rule) *bool { return &b })(r, o, name)
+			r.RawCountKeys = &b
+			return err
+		},
+		"include":            strs(func(r *Rule) *[]string { return &r.Include }),
+		"alert_text":         str(func(r *Rule) *string { return &r.AlertText }),
+		"alert_text_args":    strs(func(r *Rule) *[]string { return &r.AlertTextArgs }),
+		"alert_subject":      str(func(r *Rule) *string { return &r.AlertSubject }),
+		"alert_subject_args": strs(func(r *Rule) *[]string { return &r.AlertSubjectArgs }),
+		"is_enabled":         boolean(func(r *Rule) *bool { return &r.Enabled }),
+		"owner":              str(func(r *Rule) *string { return &r.Owner }),
+		"priority":           integer(func(r *Rule) *int { return &r.Priority }),
+		"category":           str(func(r *Rule) *string { return &r.Category }),
+		"description":        str(func(r *Rule) *string { return &r.Description }),
+		"env":                str(func(r *Rule) *string { return &r.Env }),
+		"severity":           setSeverity,
 		"slack_channel_override": func(r *Rule, o optValue, name string) error {
 			l, err := asStrings(o, name)
 			if err != nil {

@@ -30,6 +30,12 @@ type Options struct {
 	AlertMissingValue *string `json:"alert_missing_value,omitempty"`
 	// AlertSubjectMaxLen cuts a custom alert_subject (default 2048 characters).
 	AlertSubjectMaxLen *int `json:"alert_subject_max_len,omitempty"`
+	// RawCountKeys is raw_count_keys (default true): top_count_keys fields
+	// are counted on their ".keyword" sub-field, as ElastAlert2 does.
+	RawCountKeys *bool `json:"raw_count_keys,omitempty"`
+	// TopCountNumber is top_count_number: how many values of each
+	// top_count_keys field a match lists (default 5).
+	TopCountNumber int `json:"top_count_number,omitempty"`
 }
 
 // transportOptions are ElastAlert2 options about delivering an alert (which
@@ -61,9 +67,6 @@ var transportOptions = map[string]func(o optValue, name string) error{
 	// irflow pages through every hit with search_after: the same events.
 	"max_query_size":   nil,
 	"scroll_keepalive": nil,
-	// raw_count_keys only renames top_count_keys' fields (.keyword), which
-	// irflow fetches but does not count yet.
-	"raw_count_keys": nil,
 }
 
 // checkAlertTextType refuses alert_text_jinja: irflow renders alert_subject

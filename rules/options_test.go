@@ -550,7 +550,7 @@ aggregation_key: user
 aggregation: {minutes: 10}
 forget_keys: false
 `)
-	want := "aggregate_by_match_time,alert,alert_text_type,max_query_size,raw_count_keys,scroll_keepalive,summary_table_fields,use_local_time"
+	want := "aggregate_by_match_time,alert,alert_text_type,max_query_size,scroll_keepalive,summary_table_fields,use_local_time"
 	if got := strings.Join(r.Ignored, ","); got != want {
 		t.Fatalf("Ignored = %s, want %s (transport options only)", got, want)
 	}

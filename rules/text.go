@@ -3,6 +3,7 @@ package rules
 import (
 	"regexp"
 	"strconv"
+	"strings"
 )
 
 // MissingValue stands in for an alert_text/alert_subject argument the match
@@ -35,9 +36,17 @@ func (r *Rule) Render(m Match) (subject, text string) {
 		}
 	}
 	if len(r.AlertTextArgs) == 0 && len(r.AlertTextKW) > 0 {
-		return subject, fillKW(r.AlertText, r.AlertTextKW, m, missing)
+		text = fillKW(r.AlertText, r.AlertTextKW, m, missing)
+	} else {
+		text = fill(r.AlertText, r.AlertTextArgs, m, missing)
 	}
-	return subject, fill(r.AlertText, r.AlertTextArgs, m, missing)
+	if tc := r.topCountsText(m); tc != "" {
+		if text != "" {
+			text += "\n\n"
+		}
+		text += strings.TrimRight(tc, "\n")
+	}
+	return subject, text
 }
 
 func fill(tmpl string, args []string, m Match, missing string) string {

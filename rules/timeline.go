@@ -24,8 +24,9 @@ const maxTopHits = 100
 // timelineHits is how many timestamps each end of a key's sweep lists: what
 // the type needs to place its decisions exactly, at most maxTopHits. A
 // frequency rule needs num_events of them to find its crossing, a flatline
-// rule threshold of them (a key above that is not silent); a spike compares
-// whole windows, so it asks for the most.
+// rule threshold of them (a key above that is not silent). A spike compares
+// whole windows: spikeHits of them at each end, so a key with up to 100
+// events a sweep is exact and a busier one costs no more.
 func (r *Rule) timelineHits() int {
 	switch {
 	case r.Type == TypeFrequency && r.NumEvents > 0:
@@ -33,8 +34,10 @@ func (r *Rule) timelineHits() int {
 	case r.Type == TypeFlatline && r.Threshold > 0:
 		return min(int(math.Ceil(r.Threshold)), maxTopHits)
 	}
-	return maxTopHits
+	return spikeHits
 }
+
+const spikeHits = 50
 
 var decilePercents = []any{10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0}
 
