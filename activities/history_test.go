@@ -117,7 +117,7 @@ func TestHistoryBacktestAgreesWithNDJSON(t *testing.T) {
 		{"frequency", "type: frequency\nnum_events: 5\ntimeframe: {minutes: 2}\nquery_key: ip\nfilter:\n- term: {kind: freq}\n", 2},
 		{"flatline", "type: flatline\nthreshold: 3\ntimeframe: {minutes: 2}\nrealert: {minutes: 2}\nfilter:\n- term: {kind: beat}\n", 2},
 		{"any", "type: any\nrealert: {minutes: 0}\nfilter:\n- term: {level: error}\n", 4},
-		{"new_term", "type: new_term\nfields: [user]\nrealert: {minutes: 0}\nfilter:\n- term: {kind: login}\n", 2},
+		{"new_term", "type: new_term\nfields: [user]\nuse_keyword_postfix: false\nrealert: {minutes: 0}\nfilter:\n- term: {kind: login}\n", 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := mustRule(t, "name: history\nindex: "+index+"\n"+tc.yaml)
@@ -189,7 +189,7 @@ func TestHistoryFirstSweepStartsAtFrom(t *testing.T) {
 	}
 
 	name := fmt.Sprintf("first-%d", time.Now().UnixNano())
-	termRule := mustRule(t, "name: "+name+"\ntype: new_term\nfields: [user]\nindex: "+index+"\nrealert: {minutes: 0}\n")
+	termRule := mustRule(t, "name: "+name+"\ntype: new_term\nfields: [user]\nuse_keyword_postfix: false\nindex: "+index+"\nrealert: {minutes: 0}\n")
 	res, err = search.Backtest(ctx, termRule, from, from.Add(3*time.Minute), time.Minute, nil)
 	if err != nil {
 		t.Fatal(err)

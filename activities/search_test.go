@@ -114,9 +114,9 @@ func TestSweepAgreesWithEvaluateOnRandomEvents(t *testing.T) {
 		// events leave them: state must carry each key's window across sweeps.
 		{"frequency over sweeps", "type: frequency\nnum_events: 4\ntimeframe: {minutes: 2}\nquery_key: ip\nrealert: {minutes: 0}\n", 6},
 		{"cardinality over sweeps", "type: cardinality\ncardinality_field: user\nmax_cardinality: 2\ntimeframe: {minutes: 2}\nquery_key: ip\nrealert: {minutes: 10}\n", 6},
-		{"metric_aggregation", "type: metric_aggregation\nmetric_agg_key: rt\nmetric_agg_type: avg\nmax_threshold: 1700\nmin_threshold: 800\nquery_key: ip\nrealert: {minutes: 0}\n", 1},
-		{"percentage_match", "type: percentage_match\nmax_percentage: 40\nmin_denominator: 2\nquery_key: ip\nrealert: {minutes: 0}\nmatch_bucket_filter:\n- range: {status: {gte: 500}}\n", 6},
-		{"spike_aggregation", "type: spike_aggregation\nmetric_agg_key: rt\nmetric_agg_type: sum\nspike_height: 2\nspike_type: both\ntimeframe: {minutes: 2}\nquery_key: ip\nrealert: {minutes: 0}\n", 6},
+		{"metric_aggregation", "type: metric_aggregation\nuse_run_every_query_size: true\nmetric_agg_key: rt\nmetric_agg_type: avg\nmax_threshold: 1700\nmin_threshold: 800\nquery_key: ip\nrealert: {minutes: 0}\n", 1},
+		{"percentage_match", "type: percentage_match\nuse_run_every_query_size: true\nmax_percentage: 40\nmin_denominator: 2\nquery_key: ip\nrealert: {minutes: 0}\nmatch_bucket_filter:\n- range: {status: {gte: 500}}\n", 6},
+		{"spike_aggregation", "type: spike_aggregation\nuse_run_every_query_size: true\nmetric_agg_key: rt\nmetric_agg_type: sum\nspike_height: 2\nspike_type: both\ntimeframe: {minutes: 2}\nquery_key: ip\nrealert: {minutes: 0}\n", 6},
 	}
 	for _, typ := range types {
 		t.Run(typ.name, func(t *testing.T) {
@@ -267,9 +267,9 @@ func TestSweepSeesEveryKeyOnRandomEvents(t *testing.T) {
 		{"flatline", "type: flatline\nthreshold: 2\ntimeframe: {minutes: 2}\nquery_key: ip\nrealert: {minutes: 0}\n"},
 		{"spike", "type: spike\nspike_height: 3\nspike_type: up\nthreshold_cur: 3\ntimeframe: {minutes: 1}\nquery_key: ip\nrealert: {minutes: 0}\n"},
 		{"cardinality", "type: cardinality\ncardinality_field: user\nmax_cardinality: 3\ntimeframe: {minutes: 2}\nquery_key: ip\nrealert: {minutes: 10}\n"},
-		{"metric_aggregation", "type: metric_aggregation\nmetric_agg_key: rt\nmetric_agg_type: max\nmax_threshold: 2400\nquery_key: ip\nrealert: {minutes: 0}\n"},
-		{"percentage_match", "type: percentage_match\nmax_percentage: 60\nmin_denominator: 3\nquery_key: ip\nrealert: {minutes: 0}\nmatch_bucket_filter:\n- range: {status: {gte: 500}}\n"},
-		{"spike_aggregation", "type: spike_aggregation\nmetric_agg_key: rt\nmetric_agg_type: sum\nspike_height: 4\nspike_type: up\ntimeframe: {minutes: 1}\nquery_key: ip\nrealert: {minutes: 0}\n"},
+		{"metric_aggregation", "type: metric_aggregation\nuse_run_every_query_size: true\nmetric_agg_key: rt\nmetric_agg_type: max\nmax_threshold: 2400\nquery_key: ip\nrealert: {minutes: 0}\n"},
+		{"percentage_match", "type: percentage_match\nuse_run_every_query_size: true\nmax_percentage: 60\nmin_denominator: 3\nquery_key: ip\nrealert: {minutes: 0}\nmatch_bucket_filter:\n- range: {status: {gte: 500}}\n"},
+		{"spike_aggregation", "type: spike_aggregation\nuse_run_every_query_size: true\nmetric_agg_key: rt\nmetric_agg_type: sum\nspike_height: 4\nspike_type: up\ntimeframe: {minutes: 1}\nquery_key: ip\nrealert: {minutes: 0}\n"},
 	}
 	for _, typ := range types {
 		t.Run(typ.name, func(t *testing.T) {

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/irflow/irflow/incident"
@@ -59,28 +58,4 @@ func QueryKeyValues(r *Rule, key string) map[string]string {
 		}
 	}
 	return out
-}
-
-// LoadByName loads every rule file under dirs and returns a lookup by name,
-// for re-scans that find an incident's rule by the name in its alert.
-func LoadByName(dirs ...string) (func(name string) (*Rule, error), error) {
-	files, err := Files(dirs...)
-	if err != nil {
-		return nil, err
-	}
-	byName := map[string]*Rule{}
-	for _, f := range files {
-		r, err := LoadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		byName[r.Name] = r
-	}
-	return func(name string) (*Rule, error) {
-		r, ok := byName[name]
-		if !ok {
-			return nil, fmt.Errorf("rule %q not found in %s", name, strings.Join(dirs, ", "))
-		}
-		return r, nil
-	}, nil
 }

@@ -52,13 +52,23 @@ func Backtest(r *Rule, events []Event, runEvery time.Duration) (*BacktestResult,
 	end := last
 	st := &State{}
 	buf := make([]Event, 0, 1024)
-	i := 0
+	i, lo := 0, 0
 	for s := start; s.Before(end); s = s.Add(runEvery) {
 		e := s.Add(runEvery)
 		buf = buf[:0]
 		for i < len(sorted) && !sorted[i].t.After(e) {
-			buf = append(buf, sorted[i].e)
 			i++
+		}
+		ws := s
+		if r.aggregatesBuffer() {
+			// Each run aggregates the last buffer_time, as the sweep does.
+			ws = e.Add(-r.BufferTime)
+		}
+		for lo < i && !sorted[lo].t.After(ws) {
+			lo++
+		}
+		for _, x := range sorted[lo:i] {
+			buf = append(buf, x.e)
 		}
 		res.Sweeps++
 		if r.Type == TypeNewTerm && res.Sweeps == 1 {
@@ -66,7 +76,7 @@ func Backtest(r *Rule, events []Event, runEvery time.Duration) (*BacktestResult,
 			st.LastRunEnd = e
 			continue
 		}
-		ms, err := r.Evaluate(st, buf, s, e)
+		ms, err := r.Evaluate(st, buf, ws, e)
 		if err != nil {
 			return nil, err
 		}
@@ -95,7 +105,10 @@ func (r *Rule) SweepWindow(st *State, now time.Time) (start, end time.Time) {
 	end = now.Add(-r.QueryDelay)
 	start = end.Add(-r.BufferTime)
 	floor := st.LastRunEnd
-	if !r.counting() && !st.ProcessedSince.IsZero() && !st.LastRunEnd.IsZero() {
+	switch {
+	case r.aggregatesBuffer():
+		floor = time.Time{} // every run aggregates the whole buffer_time
+	case !r.counting() && !st.ProcessedSince.IsZero() && !st.LastRunEnd.IsZero():
 		floor = st.ProcessedSince
 	}
 	if !floor.IsZero() && floor.After(start) {

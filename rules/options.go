@@ -33,6 +33,12 @@ type Options struct {
 	// RawCountKeys is raw_count_keys (default true): top_count_keys fields
 	// are counted on their ".keyword" sub-field, as ElastAlert2 does.
 	RawCountKeys *bool `json:"raw_count_keys,omitempty"`
+	// UseKeywordPostfix is use_keyword_postfix (default true): new_term
+	// loads its known terms from each field's ".keyword" sub-field.
+	UseKeywordPostfix *bool `json:"use_keyword_postfix,omitempty"`
+	// UseRunEveryQuerySize is use_run_every_query_size: aggregation types
+	// aggregate over each run_every instead of the last buffer_time.
+	UseRunEveryQuerySize bool `json:"use_run_every_query_size,omitempty"`
 	// TopCountNumber is top_count_number: how many values of each
 	// top_count_keys field a match lists (default 5).
 	TopCountNumber int `json:"top_count_number,omitempty"`
@@ -180,10 +186,18 @@ func setUseKeywordPostfix(r *Rule, o optValue, name string) error {
 	if !ok {
 		return o.errf(name, "must be true or false")
 	}
-	if b {
-		return o.errf(name, "not supported (irflow queries fields as written, never adding .keyword; set it to false and name the .keyword field in query_key)")
-	}
+	r.UseKeywordPostfix = &b
 	return nil
+}
+
+// seedField is the field a new_term rule's known terms are loaded from: as
+// in ElastAlert2, name.keyword unless use_keyword_postfix is false (an index
+// that maps strings as keyword, like irflow's template, needs it false).
+func (r *Rule) seedField(name string) string {
+	if (r.UseKeywordPostfix == nil || *r.UseKeywordPostfix) && !strings.HasSuffix(name, ".keyword") {
+		return name + ".keyword"
+	}
+	return name
 }
 
 func setMaxScrollingCount(r *Rule, o optValue, name string) error {
@@ -202,10 +216,20 @@ func setUseRunEveryQuerySize(r *Rule, o optValue, name string) error {
 	if !ok {
 		return o.errf(name, "must be true or false")
 	}
-	if !b {
-		return o.errf(name, "not supported (irflow aggregates over each sweep's own window, run_every, never buffer_time; only true is accepted)")
-	}
+	r.UseRunEveryQuerySize = b
 	return nil
+}
+
+// aggregatesBuffer says each run aggregates over the last buffer_time, not
+// only what is new since the last run: ElastAlert2's metric_aggregation,
+// spike_aggregation and percentage_match query buffer_time each run unless
+// use_run_every_query_size is true.
+func (r *Rule) aggregatesBuffer() bool {
+	switch r.Type {
+	case TypeMetricAggregation, TypeSpikeAggregation, TypePercentageMatch:
+		return !r.UseRunEveryQuerySize
+	}
+	return false
 }
 
 func setAlertTextKW(r *Rule, o optValue, name string) error {

@@ -471,12 +471,8 @@ func TestOptionsRefused(t *testing.T) {
 			"rule.yaml:6: aggregation_key: not supported (irflow groups a rule's matches into one incident per query_key value, not per host; only the query_key is accepted)"},
 		{"aggregation bad schedule", "type: any\naggregation: {schedule: 5}\n",
 			"rule.yaml:4: aggregation: schedule must be a cron string, alone"},
-		{"use_keyword_postfix true", "type: any\nuse_keyword_postfix: true\n",
-			"rule.yaml:4: use_keyword_postfix: not supported (irflow queries fields as written, never adding .keyword; set it to false and name the .keyword field in query_key)"},
 		{"max_scrolling_count", "type: any\nmax_scrolling_count: 5\n",
 			"rule.yaml:4: max_scrolling_count: not supported (irflow reads every page of a sweep, and a cap of 5 pages would drop events; only 0, no cap, is accepted)"},
-		{"use_run_every_query_size false", "type: metric_aggregation\nmetric_agg_key: a\nmetric_agg_type: avg\nmax_threshold: 1\nuse_run_every_query_size: false\n",
-			"rule.yaml:7: use_run_every_query_size: not supported (irflow aggregates over each sweep's own window, run_every, never buffer_time; only true is accepted)"},
 		{"alert_text_jinja", "type: any\nalert_text_type: alert_text_jinja\n",
 			"rule.yaml:4: alert_text_type: not supported (alert_text_jinja: irflow renders alert_subject and alert_text with {0}-style arguments, not Jinja templates)"},
 		{"strftime minutes", "type: any\nindex: logs-%Y.%m.%d.%M\nuse_strftime_index: true\n",
@@ -652,6 +648,53 @@ func TestOptionsRender(t *testing.T) {
 		s, txt := r.Render(m)
 		if s != tt.subject || txt != tt.text {
 			t.Errorf("%s: Render = %q, %q; want %q, %q", tt.yaml, s, txt, tt.subject, tt.text)
+		}
+	}
+}
+
+// use_keyword_postfix, as ElastAlert2's get_all_terms: known terms load from
+// name.keyword by default, and from the name as written when it is false.
+func TestOptionsKeywordPostfix(t *testing.T) {
+	for _, c := range []struct{ yaml, want string }{
+		{"", "map[f0:map[terms:map[field:user.keyword]]]"},
+		{"fields: [user.keyword]\n", "map[f0:map[terms:map[field:user.keyword]]]"},
+		{"use_keyword_postfix: false\n", "map[f0:map[terms:map[field:user]]]"},
+	} {
+		y := "name: n\ntype: new_term\nindex: i\n" + c.yaml
+		if !strings.Contains(c.yaml, "fields:") {
+			y += "fields: [user]\n"
+		}
+		r := MustParse(t, y)
+		steps := r.TermsSeedSteps(ts(0))
+		body := asJSON(t, r.TermsSeedPage(0, steps[0], nil, 10).Body)
+		if got := fmt.Sprint(dig(t, body, "aggs", "terms", "composite", "sources", 0)); got != c.want {
+			t.Errorf("%q: seed source %s, want %s", c.yaml, got, c.want)
+		}
+	}
+}
+
+// use_run_every_query_size, as ElastAlert2's aggregation rules: by default
+// each run aggregates the last buffer_time, so a slow request still counts
+// in the runs after its own; with it true, each run aggregates only its
+// run_every.
+func TestOptionsRunEveryQuerySize(t *testing.T) {
+	events := []Event{ev(2*time.Minute, "ms", 3000.0), ev(7*time.Minute, "ms", 100.0), ev(12*time.Minute, "ms", 100.0), ev(17*time.Minute, "ms", 100.0)}
+	for _, c := range []struct{ opt, want string }{
+		{"", "12:05:00 12:10:00 12:15:00"},
+		{"use_run_every_query_size: true\n", "12:05:00"},
+	} {
+		r := MustParse(t, "name: m\ntype: metric_aggregation\nindex: i\nrealert: {minutes: 0}\nrun_every: {minutes: 5}\nbuffer_time: {minutes: 15}\n"+
+			"metric_agg_key: ms\nmetric_agg_type: max\nmax_threshold: 1000\n"+c.opt)
+		res, err := Backtest(r, events, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, m := range res.Matches {
+			got = append(got, m.Time.Format("15:04:05"))
+		}
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("%q: matches at %v, want %s", c.opt, got, c.want)
 		}
 	}
 }

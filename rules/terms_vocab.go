@@ -128,7 +128,7 @@ func (r *Rule) TermsSeedPage(i int, step TermsSeedStep, after map[string]any, si
 	var sources []any
 	for j, name := range r.Fields[i] {
 		sources = append(sources, map[string]any{
-			fmt.Sprintf("f%d", j): map[string]any{"terms": map[string]any{"field": name}},
+			fmt.Sprintf("f%d", j): map[string]any{"terms": map[string]any{"field": r.seedField(name)}},
 		})
 	}
 	comp := map[string]any{"size": size, "sources": sources}

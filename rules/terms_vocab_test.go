@@ -46,7 +46,7 @@ func TestTermsSeedSteps(t *testing.T) {
 }
 
 func TestTermsSeedPage(t *testing.T) {
-	r := MustParse(t, "name: n\ntype: new_term\nindex: i\nfields: [x, [user.name, geo.country_iso_code]]\nfilter:\n- term: {action: login}\n")
+	r := MustParse(t, "name: n\ntype: new_term\nindex: i\nfields: [x, [user.name, geo.country_iso_code]]\nuse_keyword_postfix: false\nfilter:\n- term: {action: login}\n")
 	step := TermsSeedStep{From: ts(-time.Hour), To: ts(0)}
 	body := asJSON(t, r.TermsSeedPage(1, step, map[string]any{"f0": "bob", "f1": "DE"}, 100).Body)
 	comp := dig(t, body, "aggs", "terms", "composite").(map[string]any)

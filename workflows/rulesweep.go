@@ -13,8 +13,10 @@ import (
 
 // Rule sweeps: why one long-running workflow per rule.
 //
-// A rule's state (last run end, per-key windows, realert silences, new_term's
-// known terms) must survive worker restarts and carry from sweep to sweep. A
+// A rule's state (last run end, per-key windows, realert silences, the
+// documents processed within buffer_time) must survive worker restarts and
+// carry from sweep to sweep (new_term's vocabulary lives in OpenSearch,
+// activities/terms.go). A
 // Temporal Schedule starts a NEW workflow each time, so state kept in those
 // runs would have to be dug out of the previous run's result (which is gone
 // when that run failed or was skipped). Instead each rule has ONE sweep
