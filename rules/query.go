@@ -146,6 +146,8 @@ func (r *Rule) keysPerPage() int {
 		per += 2 * r.cardinalityCap()
 	case TypePercentageMatch:
 		per += 2
+	case TypeFrequency, TypeSpike, TypeFlatline:
+		per += r.timelineBuckets()
 	}
 	return max(1, min(maxKeysPerPage, maxPageBuckets/per))
 }
@@ -162,11 +164,15 @@ type AggSweep struct {
 	filtered   bool // filter_path set: empty parts of the response are dropped
 	done       bool
 	buckets    []aggBucket
+	ext        aggExt // anomaly and rare page their own requests (baseline.go)
 }
 
 // NewAggSweep starts a counting sweep; keysPerPage 0 picks the rule's
 // default page size (tests lower it to exercise paging).
 func (r *Rule) NewAggSweep(start, end time.Time, keysPerPage int) *AggSweep {
+	if ext := r.baselineSweep(start, end, keysPerPage); ext != nil {
+		return &AggSweep{r: r, start: start, end: end, ext: ext}
+	}
 	if keysPerPage <= 0 {
 		keysPerPage = r.keysPerPage()
 	}
@@ -175,6 +181,9 @@ func (r *Rule) NewAggSweep(start, end time.Time, keysPerPage int) *AggSweep {
 
 // Next returns the next page's request; ok is false once every page is in.
 func (a *AggSweep) Next() (s Search, ok bool) {
+	if a.ext != nil {
+		return a.ext.next()
+	}
 	if a.done || (a.started && a.after == nil) {
 		return Search{}, false
 	}
@@ -211,6 +220,9 @@ func compositeSource(i int) string { return "k" + strconv.Itoa(i) }
 
 // Add takes one page's decoded response.
 func (a *AggSweep) Add(resp map[string]any) error {
+	if a.ext != nil {
+		return a.ext.add(resp)
+	}
 	r := a.r
 	a.started = true
 	aggs, ok := resp["aggregations"].(map[string]any)
@@ -264,7 +276,12 @@ func (a *AggSweep) Add(resp map[string]any) error {
 }
 
 // Keys says how many keys the pages held so far.
-func (a *AggSweep) Keys() int { return len(a.buckets) }
+func (a *AggSweep) Keys() int {
+	if a.ext != nil {
+		return a.ext.keys()
+	}
+	return len(a.buckets)
+}
 
 type aggBucket struct {
 	key  []string
@@ -301,6 +318,9 @@ func (r *Rule) AggregationMatches(st *State, resp map[string]any, start, end tim
 // sweep listed every event. cardinality carries each value's first and last
 // time (cardsweep.go).
 func (a *AggSweep) Matches(st *State) ([]Match, error) {
+	if a.ext != nil {
+		return a.ext.matches(st)
+	}
 	r, end := a.r, a.end
 	if !a.done {
 		return nil, fmt.Errorf("rule %s: sweep has pages left", r.Name)

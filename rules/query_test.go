@@ -98,7 +98,7 @@ func TestBuildSearchAggregations(t *testing.T) {
 		{"frequency by namespace pages every key", "type: frequency\nnum_events: 5\ntimeframe: {minutes: 5}\nquery_key: kubernetes.namespace_name\n",
 			[]any{"aggs", "keys", "composite"}, "map[size:1000 sources:[map[k0:map[terms:map[field:kubernetes.namespace_name]]]]]"},
 		{"frequency lists the first num_events times", "type: frequency\nnum_events: 5\ntimeframe: {minutes: 5}\n",
-			[]any{"aggs", "all", "aggs", "first", "top_hits"}, "map[_source:false size:5 sort:[map[@timestamp:map[order:asc]]]]"},
+			[]any{"aggs", "all", "aggs", "first", "terms"}, "map[field:@timestamp order:map[_key:asc] size:5]"},
 		{"compound key: one source per field", "type: frequency\nnum_events: 5\ntimeframe: {minutes: 5}\nquery_key: [a, b]\n",
 			[]any{"aggs", "keys", "composite", "sources", 1}, "map[k1:map[terms:map[field:b]]]"},
 		{"cardinality", "type: cardinality\ntimeframe: {minutes: 5}\ncardinality_field: user.name\nmax_cardinality: 3\nquery_key: client_ip\n",
@@ -106,7 +106,7 @@ func TestBuildSearchAggregations(t *testing.T) {
 		{"cardinality pages stay under max_buckets", "type: cardinality\ntimeframe: {minutes: 5}\ncardinality_field: user.name\nmax_cardinality: 99\nquery_key: client_ip\n",
 			[]any{"aggs", "keys", "composite", "size"}, "99"},
 		{"spike lists the last 50 times", "type: spike\nspike_height: 2\nspike_type: up\ntimeframe: {minutes: 5}\nquery_key: client_ip\n",
-			[]any{"aggs", "keys", "aggs", "last", "top_hits", "size"}, "50"},
+			[]any{"aggs", "keys", "aggs", "last", "terms", "size"}, "50"},
 		{"metric", "type: metric_aggregation\nmetric_agg_key: response_time_ms\nmetric_agg_type: avg\nmax_threshold: 1000\n",
 			[]any{"aggs", "all", "aggs", "metric_response_time_ms_avg", "avg"}, "map[field:response_time_ms]"},
 		{"percentage", "type: percentage_match\nmax_percentage: 5\nmatch_bucket_filter:\n- range: {status: {gte: 500}}\n",
@@ -175,11 +175,11 @@ func TestAggregationMatchesAgreeWithEvaluate(t *testing.T) {
 			{"key": {"k0": "/login"}, "doc_count": 3, "percentage_match_aggs": {"buckets": {"match_bucket": {"doc_count": 2}, "_other_": {"doc_count": 1}}}}]}}}`},
 		{freq, `{"aggregations": {"keys": {"buckets": [
 			{"key": {"k0": "/home"}, "doc_count": 2,
-				"first": {"hits": {"hits": [{"sort": [1411732804000]}, {"sort": [1411732805000]}]}},
-				"last": {"hits": {"hits": [{"sort": [1411732805000]}, {"sort": [1411732804000]}]}}},
+				"first": {"buckets": [{"key": 1411732804000, "doc_count": 1}, {"key": 1411732805000, "doc_count": 1}]},
+				"last": {"buckets": [{"key": 1411732805000, "doc_count": 1}, {"key": 1411732804000, "doc_count": 1}]}},
 			{"key": {"k0": "/login"}, "doc_count": 3,
-				"first": {"hits": {"hits": [{"sort": [1411732801000]}, {"sort": [1411732802000]}, {"sort": [1411732803000]}]}},
-				"last": {"hits": {"hits": [{"sort": [1411732803000]}, {"sort": [1411732802000]}, {"sort": [1411732801000]}]}}}]}}}`},
+				"first": {"buckets": [{"key": 1411732801000, "doc_count": 1}, {"key": 1411732802000, "doc_count": 1}, {"key": 1411732803000, "doc_count": 1}]},
+				"last": {"buckets": [{"key": 1411732803000, "doc_count": 1}, {"key": 1411732802000, "doc_count": 1}, {"key": 1411732801000, "doc_count": 1}]}}]}}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule.Type, func(t *testing.T) {

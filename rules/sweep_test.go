@@ -44,18 +44,28 @@ func fakeAggs(tb testing.TB, r *Rule, events []Event, start, end time.Time) map[
 				}
 			}
 		}
-		hits := func(ts []timed) map[string]any {
-			var l []any
-			for _, ev := range ts {
-				l = append(l, map[string]any{"sort": []any{float64(ev.t.UnixMilli())}})
+		// Distinct timestamps with their counts, first and last k of them.
+		var distinct []map[string]any
+		for _, ev := range evs {
+			ms := float64(ev.t.UnixMilli())
+			if l := len(distinct); l > 0 && distinct[l-1]["key"] == ms {
+				distinct[l-1]["doc_count"] = distinct[l-1]["doc_count"].(float64) + 1
+				continue
 			}
-			return map[string]any{"hits": map[string]any{"hits": l}}
+			distinct = append(distinct, map[string]any{"key": ms, "doc_count": 1.0})
 		}
-		k := min(len(evs), r.timelineHits())
-		b["first"] = hits(evs[:k])
-		rev := slices.Clone(evs)
+		list := func(bs []map[string]any) map[string]any {
+			var l []any
+			for _, b := range bs {
+				l = append(l, b)
+			}
+			return map[string]any{"buckets": l}
+		}
+		k := min(len(distinct), r.timelineHits())
+		b["first"] = list(distinct[:k])
+		rev := slices.Clone(distinct)
 		slices.Reverse(rev)
-		b["last"] = hits(rev[:k])
+		b["last"] = list(rev[:k])
 		dec := map[string]any{}
 		for p := 10; p <= 90; p += 10 {
 			dec[fmt.Sprintf("%d.0", p)] = float64(evs[(len(evs)-1)*p/100].t.UnixMilli())

@@ -9,30 +9,30 @@ import (
 )
 
 // A sweep learns when each key's events happened from three small leaf
-// aggregations instead of one histogram bucket per step: the first and the
-// last timelineHits timestamps (top_hits sorted both ways, sort values only)
-// and the key's deciles. A key with at most 2×timelineHits events in the sweep
-// is therefore known event by event, exactly as a document fetch would see it;
-// a busier key is known exactly at both ends, with the events between placed
-// at its deciles. Either way the cost per key is bounded and does not grow
-// with the number of events.
+// aggregations instead of one histogram bucket per step: the key's first and
+// last timelineHits distinct timestamps with their counts (terms
+// aggregations on the timestamp ordered by value, read from doc values, with
+// no fetch phase) and the key's deciles. A key whose events the two lists
+// cover is therefore known event by event, exactly as a document fetch would
+// see it; a busier key is known exactly at both ends, with the events between
+// placed at its deciles. Either way the cost per key is bounded and does not
+// grow with the number of events.
 
-// maxTopHits is OpenSearch's index.max_inner_result_window default: top_hits
-// may not ask for more.
-const maxTopHits = 100
+// maxTimelineHits bounds the timestamps each end of a key's timeline lists.
+const maxTimelineHits = 100
 
 // timelineHits is how many timestamps each end of a key's sweep lists: what
-// the type needs to place its decisions exactly, at most maxTopHits. A
-// frequency rule needs num_events of them to find its crossing, a flatline
-// rule threshold of them (a key above that is not silent). A spike compares
-// whole windows: spikeHits of them at each end, so a key with up to 100
-// events a sweep is exact and a busier one costs no more.
+// the type needs to place its decisions exactly. A frequency rule needs
+// num_events of them to find its crossing, a flatline rule threshold of them
+// (a key above that is not silent). A spike compares whole windows:
+// spikeHits of them at each end, so a key with up to 100 events a sweep is
+// exact and a busier one costs no more.
 func (r *Rule) timelineHits() int {
 	switch {
 	case r.Type == TypeFrequency && r.NumEvents > 0:
-		return min(r.NumEvents, maxTopHits)
+		return min(r.NumEvents, maxTimelineHits)
 	case r.Type == TypeFlatline && r.Threshold > 0:
-		return min(int(math.Ceil(r.Threshold)), maxTopHits)
+		return min(int(math.Ceil(r.Threshold)), maxTimelineHits)
 	}
 	return spikeHits
 }
@@ -43,25 +43,29 @@ var decilePercents = []any{10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0}
 
 // timelineAggs are the leaf aggregations timeline reads.
 func (r *Rule) timelineAggs() map[string]any {
-	hits := func(order string) map[string]any {
-		return map[string]any{"top_hits": map[string]any{
-			"size":    r.timelineHits(),
-			"sort":    []any{map[string]any{r.TimestampField: map[string]any{"order": order}}},
-			"_source": false,
+	times := func(order string) map[string]any {
+		return map[string]any{"terms": map[string]any{
+			"field": r.TimestampField,
+			"size":  r.timelineHits(),
+			"order": map[string]any{"_key": order},
 		}}
 	}
 	return map[string]any{
-		"first":  hits("asc"),
-		"last":   hits("desc"),
+		"first":  times("asc"),
+		"last":   times("desc"),
 		"spread": map[string]any{"percentiles": map[string]any{"field": r.TimestampField, "percents": decilePercents}},
 	}
 }
 
-// timelineFilterPath trims what a timeline sweep reads back: hit metadata and
-// the deciles' formatted copies are never used.
-// (Exclusions rooted at "aggregations.**" drop the whole object on
+// timelineBuckets is what the timeline's lists cost per key against
+// search.max_buckets.
+func (r *Rule) timelineBuckets() int { return 2 * r.timelineHits() }
+
+// timelineFilterPath trims what a timeline sweep reads back: the formatted
+// copies of timestamps and the terms aggregations' error bounds are never
+// used. (Exclusions rooted at "aggregations.**" drop the whole object on
 // OpenSearch 2.19, hence the bare "**".)
-const timelineFilterPath = "-**._index,-**._id,-**._score,-**.max_score,-**.hits.total,-**.spread.values.*_as_string"
+const timelineFilterPath = "-**.key_as_string,-**.doc_count_error_upper_bound,-**.sum_other_doc_count,-**.spread.values.*_as_string"
 
 // chunk is n events at t; exact is false for events placed at a decile.
 type chunk struct {
@@ -70,18 +74,17 @@ type chunk struct {
 	exact bool
 }
 
-// hitTimes reads a top_hits aggregation's sort values as times, in the
-// order listed.
-func (r *Rule) hitTimes(v any) []time.Time {
-	list, _ := mapOf(mapOf(v)["hits"])["hits"].([]any)
-	out := make([]time.Time, 0, len(list))
-	for _, h := range list {
-		sv, _ := mapOf(h)["sort"].([]any)
-		if len(sv) == 0 {
-			continue
-		}
-		if t, ok := r.aggTime(sv[0]); ok {
-			out = append(out, t)
+// listTimes reads a timeline list (terms on the timestamp) as chunks, in
+// the order listed.
+func (r *Rule) listTimes(v any) []chunk {
+	list, _ := mapOf(v)["buckets"].([]any)
+	out := make([]chunk, 0, len(list))
+	for _, b := range list {
+		m := mapOf(b)
+		t, ok := r.aggTime(m["key"])
+		n, _ := number(m["doc_count"])
+		if ok && n > 0 {
+			out = append(out, chunk{t: t, n: n, exact: true})
 		}
 	}
 	return out
@@ -91,33 +94,32 @@ func (r *Rule) hitTimes(v any) []time.Time {
 // the comment at the top of this file).
 func (r *Rule) timeline(leaf map[string]any) []chunk {
 	total, _ := number(leaf["doc_count"])
-	n := int(total)
-	first := r.hitTimes(leaf["first"])
-	last := r.hitTimes(leaf["last"])
+	first := r.listTimes(leaf["first"])
+	last := r.listTimes(leaf["last"])
 	slices.Reverse(last)
-	var out []chunk
-	exact := func(ts []time.Time) {
-		for _, t := range ts {
-			if k := len(out) - 1; k >= 0 && out[k].exact && out[k].t.Equal(t) {
-				out[k].n++
-				continue
-			}
-			out = append(out, chunk{t: t, n: 1, exact: true})
+	// The lists overlap when the key has few distinct timestamps: merge.
+	out := slices.Clone(first)
+	covered := 0.0
+	for _, c := range first {
+		covered += c.n
+	}
+	for _, c := range last {
+		if len(first) > 0 && !c.t.After(first[len(first)-1].t) {
+			continue
 		}
+		covered += c.n
 	}
-	switch {
-	case n <= len(first):
-		exact(first[:n])
-		return out
-	case n <= len(first)+len(last):
-		exact(first)
-		exact(last[len(last)-(n-len(first)):])
+	if covered >= total || len(first) == 0 || len(last) == 0 {
+		for _, c := range last {
+			if len(first) == 0 || c.t.After(first[len(first)-1].t) {
+				out = append(out, c)
+			}
+		}
 		return out
 	}
-	exact(first)
-	lo, hi := first[len(first)-1], last[0]
+	lo, hi := first[len(first)-1].t, last[0].t
 	deciles := r.deciles(leaf["spread"])
-	m := n - len(first) - len(last)
+	m := int(total - covered)
 	for j := 1; j <= 10; j++ {
 		at := hi
 		if j <= len(deciles) {
@@ -127,8 +129,7 @@ func (r *Rule) timeline(leaf map[string]any) []chunk {
 			out = append(out, chunk{t: at, n: float64(k)})
 		}
 	}
-	exact(last)
-	return out
+	return append(out, last...)
 }
 
 // deciles reads a percentiles aggregation, in percent order.
