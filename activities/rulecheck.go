@@ -41,7 +41,8 @@ func (c *RuleCheck) Check(ctx context.Context, a incident.Alert) (incident.Scan,
 		return incident.Scan{State: incident.ScanUnknown, Detail: err.Error()}, nil
 	}
 	switch r.Type {
-	case rules.TypeNewTerm, rules.TypeChange, rules.TypeSpike, rules.TypeSpikeAggregation, rules.TypeFlatline:
+	case rules.TypeNewTerm, rules.TypeChange, rules.TypeSpike, rules.TypeSpikeAggregation, rules.TypeFlatline,
+		rules.TypeAnomaly, rules.TypeRare:
 		return incident.Scan{State: incident.ScanUnknown, Detail: fmt.Sprintf("rule type %s has no stateless re-check", r.Type)}, nil
 	}
 	now := time.Now()

@@ -206,12 +206,15 @@ var sections = []section{
 	{"incident", benchIncident},
 	{"incident-storm", benchIncidentStorm},
 	{"rules", benchRules},
+	{"rules-elastalert2", benchRulesElastAlert2},
 	{"slack", benchSlack},
 	{"enrich", benchEnrich},
 	{"context", benchContextLatency},
 	{"noise", benchNoise},
 	{"correlator", benchCorrelator},
 	{"logs", benchLogs},
+	{"rules-scale", benchRulesScale},
+	{"rules-anomaly", benchRulesAnomaly},
 }
 
 // rawRate is the baseline every throughput figure is compared with: n raw

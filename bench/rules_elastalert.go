@@ -1,5 +1,6 @@
 // irflow side by side with ElastAlert2 (via elastalert/run_rules.py) on the
-// same node, rules and data: matches, queries, response bytes and time.
+// whole deploy/rules pack: the same node, index and time range for both,
+// matches compared one by one and every difference given its reason.
 
 package main
 
@@ -7,6 +8,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -16,7 +19,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -24,22 +26,98 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/irflow/irflow/internal/checkout"
+	"github.com/irflow/irflow/internal/opensearch"
 	"github.com/irflow/irflow/rules"
 )
 
-// sideRules are deploy/rules files both engines support, one per type here.
-var sideRules = []string{"login-failures-per-ip", "many-users-per-ip", "fe-5xx-burst", "waf-blocked-spike", "waf-xss-body", "admin-from-outside"}
+// sideIndexTag is in every side-by-side index name, so the counting proxy
+// tells ElastAlert2's rule queries from its writeback requests.
+const sideIndexTag = "bench-ea-"
 
+// sideKinds are the fixture files of a pack rule: fires must match, quiet
+// must not (deploy/rules/README.md).
+var sideKinds = []string{"fires", "quiet"}
+
+// sideReasons explain, case by case ("<rule>/<kind>"), why irflow and
+// ElastAlert2 differ. Each was checked against both engines' code on this
+// data; a difference without an entry is reported as unexplained, an entry
+// whose case turned identical is reported as stale.
+var sideReasons = map[string]string{
+	"rare-user-per-ip/fires":       reasonKeywordPostfix,
+	"rare-user-per-ip/quiet":       reasonKeywordPostfix,
+	"user-new-country/fires":       reasonKeywordPostfix,
+	"user-new-country/quiet":       reasonKeywordPostfix,
+	"latency-spike-checkout/fires": reasonAggWindow,
+}
+
+const (
+	reasonKeywordPostfix = "ElastAlert2 only: the rule does not set use_keyword_postfix, whose ElastAlert2 default is true, so NewTermsRule.get_all_terms " +
+		"loads the known terms (terms_window_size before the range) with a terms aggregation on <field>.keyword; the irflow index template " +
+		"(deploy/opensearch/index-template.json) maps strings as keyword with no .keyword subfield, the aggregation returns no buckets and " +
+		"ElastAlert2 starts with no known terms. Its first run looks back buffer_time (15m) into the history step before the range, where every " +
+		"pair is then new: the extra matches are the history step's first occurrences (10:00:xx). irflow queries fields as written (it refuses " +
+		"use_keyword_postfix: true, and takes its absence as false), so it knows them. elastalert2_variant: with use_keyword_postfix: false " +
+		"ElastAlert2 gives irflow's matches."
+	reasonAggWindow = "Aggregation window: without use_run_every_query_size ElastAlert2 sizes each run's aggregation query with buffer_time " +
+		"(set_starttime: start = end - buffer_time, 15m from _uc-be.yaml, as previous_endtime is not older; get_segment_size = buffer_time), so " +
+		"every 5-minute run feeds the spike windows the average of the last 15 minutes; irflow aggregates over each sweep's own run_every window " +
+		"(5m; it refuses use_run_every_query_size: false and takes its absence as true). The 15-minute average is smoother and crosses " +
+		"spike_height one run later (11:05 against 11:00). elastalert2_variant: with buffer_time = run_every ElastAlert2 gives irflow's match."
+)
+
+// sideCase is one pack rule over one of its fixture files.
+type sideCase struct {
+	rule, kind string
+	r          *rules.Rule
+	// (from, to] is what both engines sweep, in run_every steps.
+	from, to time.Time
+	eaName   string
+	// variant, when set, is a second ElastAlert2 copy with overrides that
+	// remove one cause of difference: the check behind a reason.
+	variant     string
+	variantOpts map[string]any
+}
+
+// eaVariant gives the one-option change that makes ElastAlert2 compute
+// what irflow does for r's type, where their defaults differ.
+func eaVariant(r *rules.Rule) (string, map[string]any) {
+	switch r.Type {
+	case rules.TypeNewTerm:
+		// ElastAlert2 loads known terms from <field>.keyword unless told not to.
+		return "use_keyword_postfix: false", map[string]any{"use_keyword_postfix": false}
+	case rules.TypeMetricAggregation, rules.TypePercentageMatch, rules.TypeSpikeAggregation:
+		// ElastAlert2 aggregates over buffer_time; irflow over run_every.
+		return "buffer_time: run_every", map[string]any{"buffer_time": map[string]any{"seconds": int(r.RunEvery.Seconds())}}
+	}
+	return "", nil
+}
+
+func (c sideCase) id() string { return c.rule + "/" + c.kind }
+
+// sideMatch is one match as run_rules.py prints it.
 type sideMatch struct {
 	TS  string `json:"@timestamp"`
 	Key string `json:"key"`
 }
 
-func (o *osBench) sideBySide(nodeURL, home string) map[string]any {
-	out := map[string]any{"what": "the same deploy/rules files (index renamed to one bench index each, alerters dropped) over their .fires.ndjson data on the same node and time range. " +
-		"irflow_sweep: irflow's live path (BuildSearch + AggregationMatches/Evaluate, one sweep per run_every = 1m); irflow_backtest: rules.Backtest in memory (no I/O); " +
-		"elastalert2_live_1m: ElastAlert2 2.19.0 run_rule per 1-minute window in sequence, as live with run_every 1m; elastalert2_once: one run_rule over the range (elastalert --start/--end --debug). " +
-		"Bytes are response bodies counted on the wire (RoundTripper for irflow, a counting reverse proxy for ElastAlert2). Match = @timestamp + query_key value (irflow's spike key \"all\" without query_key read as empty)."}
+// eaResult is one rule's run in run_rules.py.
+type eaResult struct {
+	Error   string      `json:"error"`
+	Seconds float64     `json:"seconds"`
+	Runs    int         `json:"runs"`
+	Hits    int         `json:"hits"`
+	Matches []sideMatch `json:"matches"`
+}
+
+func (o *osBench) sideBySide(nodeURL string) map[string]any {
+	out := map[string]any{"what": "every deploy/rules rule (25; _*.yaml partials merged in) over its testdata fires and quiet fixtures, each fixture alone in an index under the real index template (deploy/opensearch) on one node. " +
+		"irflow: activities.Search.Backtest, the production sweep (Search.Sweep) looped over consecutive run_every windows with one carried state, as the rule's Schedule runs it. " +
+		"elastalert2_live: ElastAlert2 2.19.0 run_rule at every run_every over the same range with its clock (ts_now) at the run's end, as a live ElastAlert2 (buffer_time windows, realert silences) computes it; " +
+		"elastalert2_once: one run_rule over the range on the real clock (elastalert --start/--end --debug), for its cost and match count only. " +
+		"ElastAlert2's copy of each rule: index renamed, alert: [debug], irflow-only keys dropped (severity, env, slack_*, sns_*). " +
+		"A match is its @timestamp (ms) and its query_key value (none for a rule without query_key, where both engines put a placeholder: ElastAlert2's flatline \"all\", irflow's spike \"all\", irflow's flatline \"\"); identical means the same multiset of matches. " +
+		"elastalert2_variant (new_term, metric_aggregation, percentage_match, spike_aggregation): ElastAlert2 live again with the one option whose default differs from irflow's, set to irflow's behaviour, the check behind the reason given. " +
+		"Bytes are response bodies counted on the wire: an http.RoundTripper under irflow's client, a counting reverse proxy for ElastAlert2."}
 	fail := func(err error) map[string]any {
 		out["error"] = err.Error()
 		return out
@@ -48,91 +126,57 @@ func (o *osBench) sideBySide(nodeURL, home string) map[string]any {
 	if err != nil {
 		return fail(err)
 	}
-	dir := filepath.Join(home, "elastalert")
+	dir, err := os.MkdirTemp("", "irflow-bench-elastalert-")
+	if err != nil {
+		return fail(err)
+	}
+	defer os.RemoveAll(dir)
 	if err := os.MkdirAll(filepath.Join(dir, "rules"), 0o755); err != nil {
 		return fail(err)
 	}
-	var lo, hi time.Time
-	loaded := map[string]*rules.Rule{}
-	data := map[string][]rules.Event{}
-	for _, name := range sideRules {
-		path := filepath.Join(root, "deploy", "rules", name+".yaml")
-		r, err := rules.LoadFile(path)
-		if err != nil {
-			return fail(err)
-		}
-		index := "bench-ea-" + name
-		r.Index = index
-		events, err := rules.ReadNDJSONFile(filepath.Join(root, "deploy", "rules", "testdata", name+".fires.ndjson"))
-		if err != nil {
-			return fail(err)
-		}
-		var buf []byte
-		for _, ev := range events {
-			b, _ := json.Marshal(ev)
-			buf = append(append(append(buf, `{"index":{}}`+"\n"...), b...), '\n')
-			if t, err := r.Time(ev); err == nil {
-				if lo.IsZero() || t.Before(lo) {
-					lo = t
-				}
-				if t.After(hi) {
-					hi = t
-				}
+	if err := opensearch.InstallLogAssets(o.ctx, o.c, "", slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		return fail(err)
+	}
+	pack := filepath.Join(root, "deploy", "rules")
+	files, err := rules.Files(pack)
+	if err != nil {
+		return fail(err)
+	}
+	progress("rules-elastalert2: indexing the fixtures of %d rules", len(files))
+	var cases []sideCase
+	for _, f := range files {
+		for _, kind := range sideKinds {
+			c, err := o.loadSideCase(pack, f, kind, dir)
+			if os.IsNotExist(err) && kind != "fires" {
+				continue
 			}
+			if err != nil {
+				return fail(err)
+			}
+			cases = append(cases, c)
 		}
-		if err := o.bulk(index, buf); err != nil {
-			return fail(err)
-		}
-		if err := o.refresh(index); err != nil {
-			return fail(err)
-		}
-		if err := writeEARule(path, filepath.Join(root, "deploy", "rules"), filepath.Join(dir, "rules", name+".yaml"), index); err != nil {
-			return fail(err)
-		}
-		loaded[name], data[name] = r, events
 	}
-	start := lo.Truncate(time.Minute).Add(-time.Minute)
-	end := hi.Truncate(time.Minute).Add(2 * time.Minute)
-	out["range"] = map[string]string{"start": start.Format(time.RFC3339), "end": end.Format(time.RFC3339)}
 
-	matches := map[string]map[string][]string{} // rule -> engine -> normalised matches
-	put := func(rule, engine string, ms []string) {
-		if matches[rule] == nil {
-			matches[rule] = map[string][]string{}
-		}
-		matches[rule][engine] = ms
-	}
-	irOut := map[string]any{}
+	// irflow: the production sweep path, through the counting client.
+	progress("rules-elastalert2: irflow Search.Backtest over %d fixtures", len(cases))
+	irMatches := map[string][]string{}
+	irPer := map[string]any{}
 	var irQ, irB int64
 	var irWall time.Duration
-	for _, name := range sideRules {
-		r := loaded[name]
-		st := &rules.State{}
+	for _, c := range cases {
 		o.ct.reset()
 		began := time.Now()
-		var ms []rules.Match
-		sweeps := 0
-		for s := start; s.Before(end); s = s.Add(r.RunEvery) {
-			got, err := o.sweep(r, st, s, s.Add(r.RunEvery))
-			if err != nil {
-				return fail(fmt.Errorf("irflow sweep %s: %w", name, err))
-			}
-			ms = append(ms, got...)
-			sweeps++
-		}
+		res, err := o.search.Backtest(o.ctx, c.r, c.from, c.to, 0, nil)
 		wall := time.Since(began)
+		if err != nil {
+			return fail(fmt.Errorf("irflow backtest %s: %w", c.id(), err))
+		}
 		q, b := o.ct.reset()
 		irQ, irB, irWall = irQ+q, irB+b, irWall+wall
-		put(name, "irflow_sweep", normGo(r, ms))
-		irOut[name] = map[string]any{"type": r.Type, "matches": len(ms), "sweeps": sweeps, "queries": q, "response_bytes": b, "ms": round2(float64(wall.Microseconds()) / 1000)}
-
-		bt, err := rules.Backtest(r, data[name], r.RunEvery)
-		if err != nil {
-			return fail(fmt.Errorf("irflow backtest %s: %w", name, err))
-		}
-		put(name, "irflow_backtest", normGo(r, bt.Matches))
+		irMatches[c.id()] = normGo(c.r, res.Matches)
+		irPer[c.id()] = map[string]any{"matches": len(res.Matches), "sweeps": res.Sweeps, "queries": q, "response_bytes": b, "ms": ms(wall)}
 	}
-	out["irflow_sweep"] = map[string]any{"per_rule": irOut, "queries": irQ, "response_bytes": irB, "ms": round2(float64(irWall.Microseconds()) / 1000)}
+	out["irflow"] = map[string]any{"per_fixture": irPer, "queries": irQ, "response_bytes": irB, "ms": ms(irWall)}
 
 	proxy, err := startCountingProxy(nodeURL)
 	if err != nil {
@@ -143,67 +187,226 @@ func (o *osBench) sideBySide(nodeURL, home string) map[string]any {
 		out["elastalert2"] = map[string]any{"ran": false, "error": err.Error()}
 		return out
 	}
-	for _, run := range []struct {
-		name string
-		step time.Duration
-	}{{"elastalert2_live_1m", time.Minute}, {"elastalert2_once", 0}} {
-		ea, eaMatches, err := runElastAlert2(root, dir, proxy, start, end, run.step)
+	eaRuns := map[string]map[string]eaResult{}
+	for _, mode := range []string{"live", "once", "variants"} {
+		progress("rules-elastalert2: ElastAlert2 %s", mode)
+		plan, err := writePlan(dir, mode, cases)
 		if err != nil {
-			out[run.name] = map[string]any{"ran": false, "error": err.Error()}
+			return fail(err)
+		}
+		figs, got, err := runElastAlert2(root, dir, plan, proxy, mode, cases)
+		if err != nil {
+			out["elastalert2_"+mode] = map[string]any{"ran": false, "error": err.Error()}
 			continue
 		}
-		out[run.name] = ea
-		for _, name := range sideRules {
-			put(name, run.name, normEA(eaMatches[name]))
+		eaRuns[mode] = got
+		if mode == "variants" {
+			continue // checks of the reasons, not a cost figure
 		}
-		tag := strings.TrimPrefix(run.name, "elastalert2_")
-		if eaB := ea["rule_query_bytes"].(int64); irB > 0 {
-			out["ratio_bytes_elastalert2_"+tag+"_over_irflow_sweep"] = round2(float64(eaB) / float64(irB))
+		out["elastalert2_"+mode] = figs
+		if eaB := figs["rule_query_bytes"].(int64); irB > 0 {
+			out["ratio_bytes_elastalert2_"+mode+"_over_irflow"] = round2(float64(eaB) / float64(irB))
 		}
 		if irWall > 0 {
-			out["ratio_time_elastalert2_"+tag+"_over_irflow_sweep"] = round2(ea["run_rule_ms"].(float64) / (float64(irWall.Microseconds()) / 1000))
+			out["ratio_time_elastalert2_"+mode+"_over_irflow"] = round2(figs["run_rule_ms"].(float64) / ms(irWall))
 		}
 	}
-	out["matches"] = matches
-	for _, pair := range [][2]string{{"irflow_sweep", "elastalert2_live_1m"}, {"irflow_backtest", "elastalert2_live_1m"}, {"irflow_backtest", "elastalert2_once"}} {
-		verdicts := map[string]string{}
-		for _, name := range sideRules {
-			verdicts[name] = verdict(matches[name][pair[0]], matches[name][pair[1]])
-		}
-		out[pair[0]+"_vs_"+pair[1]] = verdicts
-	}
+	per, summary := compareSide(cases, irMatches, eaRuns["live"], eaRuns["once"], eaRuns["variants"])
+	out["per_rule"], out["summary"] = per, summary
 	return out
 }
 
-// verdict compares two engines' matches: identical, the same alerts (same
-// keys, same count) stamped at different times, or different.
-func verdict(a, b []string) string {
-	if b == nil {
-		return "elastalert2 did not run"
+// loadSideCase loads rule file f, indexes its <kind> fixture into an index
+// of its own and writes ElastAlert2's copy of the rule into dir/rules.
+func (o *osBench) loadSideCase(pack, f, kind, dir string) (sideCase, error) {
+	base := strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
+	events, err := rules.ReadNDJSONFile(filepath.Join(pack, "testdata", base+"."+kind+".ndjson"))
+	if err != nil {
+		return sideCase{}, err
 	}
-	if slices.Equal(a, b) {
-		return "identical"
+	r, err := rules.LoadFile(f)
+	if err != nil {
+		return sideCase{}, err
 	}
-	keys := func(ms []string) []string {
-		out := []string{}
-		for _, m := range ms {
-			_, k, _ := strings.Cut(m, " ")
-			out = append(out, k)
+	// A name the rule's index pattern covers, so the real template maps it.
+	pattern := strings.TrimSpace(strings.Split(r.Index, ",")[0])
+	r.Index = strings.TrimSuffix(pattern, "*") + sideIndexTag + base + "-" + kind
+	if err := o.createIndex(r.Index); err != nil {
+		return sideCase{}, err
+	}
+	var buf []byte
+	var lo, hi time.Time
+	for i, ev := range events {
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return sideCase{}, err
 		}
-		sort.Strings(out)
-		return out
+		buf = append(append(append(buf, `{"index":{}}`+"\n"...), b...), '\n')
+		t, err := r.Time(ev)
+		if err != nil {
+			return sideCase{}, fmt.Errorf("%s.%s.ndjson line %d: %w", base, kind, i+1, err)
+		}
+		if i == 0 || t.Before(lo) {
+			lo = t
+		}
+		if i == 0 || t.After(hi) {
+			hi = t
+		}
 	}
-	if slices.Equal(keys(a), keys(b)) {
-		return "same alerts, different @timestamp"
+	if err := o.bulk(r.Index, buf); err != nil {
+		return sideCase{}, err
 	}
-	return "different"
+	if err := o.refresh(r.Index); err != nil {
+		return sideCase{}, err
+	}
+	// From the run_every step holding the first event to the one holding the
+	// last, as deploy/rules/pack_sweep_test.go sweeps the pack.
+	from := lo.Truncate(r.RunEvery)
+	if !lo.After(from) {
+		from = from.Add(-r.RunEvery)
+	}
+	if r.Type == rules.TypeNewTerm {
+		// The first step's events are the history both engines load their
+		// known terms from (terms_window_size before from), as the pack's
+		// NDJSON backtest takes its first sweep as known terms.
+		from = from.Add(r.RunEvery)
+	}
+	steps := (hi.Sub(from) + r.RunEvery - 1) / r.RunEvery
+	c := sideCase{rule: base, kind: kind, r: r, from: from, to: from.Add(steps * r.RunEvery), eaName: base + "." + kind}
+	if err := writeEARule(f, pack, filepath.Join(dir, "rules", c.eaName+".yaml"), c.eaName, r.Index, nil); err != nil {
+		return c, err
+	}
+	if c.variant, c.variantOpts = eaVariant(r); c.variant != "" {
+		return c, writeEARule(f, pack, filepath.Join(dir, "rules", c.eaName+".variant.yaml"), c.eaName+".variant", r.Index, c.variantOpts)
+	}
+	return c, nil
 }
 
-func normGo(r *rules.Rule, ms []rules.Match) []string {
+// createIndex creates index under the real template with its default
+// ingest pipeline off: the fixtures are stored documents already.
+func (o *osBench) createIndex(index string) error {
+	res, err := o.c.Indices.Create(index, o.c.Indices.Create.WithContext(o.ctx),
+		o.c.Indices.Create.WithBody(strings.NewReader(`{"settings":{"index.default_pipeline":"_none"}}`)))
+	return o.do(res, err, nil)
+}
+
+// compareSide builds the per-rule table and the summary: ElastAlert2 live
+// against irflow, each difference with its reason.
+func compareSide(cases []sideCase, ir map[string][]string, live, once, variants map[string]eaResult) (map[string]any, map[string]any) {
+	per := map[string]any{}
+	var compared, identical int
+	var cannotLoad, unexplained, stale []string
+	differences := []map[string]string{}
+	for _, c := range cases {
+		row, _ := per[c.rule].(map[string]any)
+		if row == nil {
+			row = map[string]any{"type": c.r.Type}
+			per[c.rule] = row
+		}
+		got := ir[c.id()]
+		fig := map[string]any{"irflow": len(got), "range": c.from.UTC().Format(time.RFC3339) + " .. " + c.to.UTC().Format(time.RFC3339)}
+		row[c.kind] = fig
+		if o, ok := once[c.eaName]; ok && o.Error == "" {
+			fig["elastalert2_once"] = len(o.Matches)
+		}
+		if v, ok := variants[c.eaName+".variant"]; ok {
+			vf := map[string]any{"change": c.variant}
+			if v.Error != "" {
+				vf["error"] = v.Error
+			} else {
+				vf["matches"] = len(v.Matches)
+				vf["identical_to_irflow"] = slices.Equal(got, normEA(c.r, v.Matches))
+			}
+			fig["elastalert2_variant"] = vf
+		}
+		ea, ok := live[c.eaName]
+		switch {
+		case live == nil:
+			fig["reason"] = "ElastAlert2 did not run"
+			continue
+		case !ok:
+			fig["reason"] = "ElastAlert2 printed no result for " + c.eaName
+			cannotLoad = append(cannotLoad, c.id())
+			continue
+		case ea.Error != "":
+			fig["reason"] = "ElastAlert2 cannot load or run it: " + ea.Error
+			cannotLoad = append(cannotLoad, c.id())
+			continue
+		}
+		compared++
+		want := normEA(c.r, ea.Matches)
+		fig["elastalert2"] = len(want)
+		same := slices.Equal(got, want)
+		fig["identical"] = same
+		reason, known := sideReasons[c.id()]
+		if same {
+			identical++
+			if known {
+				stale = append(stale, c.id())
+			}
+			continue
+		}
+		onlyIr, onlyEA := diffSorted(got, want)
+		fig["only_irflow"], fig["only_elastalert2"] = onlyIr, onlyEA
+		if !known {
+			reason = "not explained yet"
+			unexplained = append(unexplained, c.id())
+		}
+		fig["reason"] = reason
+		differences = append(differences, map[string]string{"case": c.id(), "reason": reason})
+	}
+	rulesSeen := map[string]bool{}
+	for _, c := range cases {
+		rulesSeen[c.rule] = true
+	}
+	return per, map[string]any{
+		"rules":                   len(rulesSeen),
+		"fixtures":                len(cases),
+		"compared":                compared,
+		"identical":               identical,
+		"different":               compared - identical,
+		"differences":             differences,
+		"unexplained":             nonNil(unexplained),
+		"elastalert2_cannot_load": nonNil(cannotLoad),
+		"stale_reasons":           nonNil(stale),
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// diffSorted returns what only a holds and what only b holds, both sorted.
+func diffSorted(a, b []string) (onlyA, onlyB []string) {
+	onlyA, onlyB = []string{}, []string{}
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || i < len(a) && a[i] < b[j]:
+			onlyA = append(onlyA, a[i])
+			i++
+		case i == len(a) || b[j] < a[i]:
+			onlyB = append(onlyB, b[j])
+			j++
+		default:
+			i, j = i+1, j+1
+		}
+	}
+	return onlyA, onlyB
+}
+
+func ms(d time.Duration) float64 { return round2(float64(d.Microseconds()) / 1000) }
+
+// normGo renders irflow's matches as "HH:MM:SS.mmm key", sorted; a rule
+// without query_key has no key, as ElastAlert2's get_query_key_value.
+func normGo(r *rules.Rule, matches []rules.Match) []string {
 	out := []string{}
-	for _, m := range ms {
+	for _, m := range matches {
 		key := m.Key
-		if len(r.QueryKey) == 0 && key == "all" {
+		if len(r.QueryKey) == 0 {
 			key = ""
 		}
 		out = append(out, m.Time.UTC().Format("15:04:05.000")+" "+key)
@@ -212,23 +415,36 @@ func normGo(r *rules.Rule, ms []rules.Match) []string {
 	return out
 }
 
-func normEA(ms []sideMatch) []string {
+// normEA renders ElastAlert2's matches as normGo does; a rule without
+// query_key has no key (ElastAlert2's flatline names it "all", irflow's
+// leaves it empty: a placeholder on both sides, not a query_key value).
+func normEA(r *rules.Rule, ms []sideMatch) []string {
 	out := []string{}
 	for _, m := range ms {
 		ts := m.TS
 		if t, err := time.Parse(time.RFC3339Nano, m.TS); err == nil {
 			ts = t.UTC().Format("15:04:05.000")
 		}
-		out = append(out, ts+" "+m.Key)
+		key := m.Key
+		if len(r.QueryKey) == 0 {
+			key = ""
+		}
+		out = append(out, ts+" "+key)
 	}
 	sort.Strings(out)
 	return out
 }
 
+// eaDropped are rule keys only irflow reads; ElastAlert2's copy goes
+// without them (owner, priority, category and description are ElastAlert2's
+// own and stay).
+var eaDropped = map[string]bool{"import": true, "alert": true, "severity": true, "env": true}
+
 // writeEARule writes an ElastAlert2 copy of a deploy/rules file: the imported
-// partial merged in (the child wins), the index renamed, alerters replaced by
-// debug (they would otherwise need Slack credentials).
-func writeEARule(path, dir, dest, index string) error {
+// partial merged in (the child wins), renamed, the index renamed, alerters
+// replaced by debug (they would otherwise need Slack credentials) and the
+// irflow-only keys dropped; overrides, if any, set last.
+func writeEARule(path, dir, dest, name, index string, overrides map[string]any) error {
 	load := func(p string) (map[string]any, error) {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -258,10 +474,14 @@ func writeEARule(path, dir, dest, index string) error {
 		merged[k] = v
 	}
 	for k := range merged {
-		if k == "import" || k == "alert" || strings.HasPrefix(k, "slack_") || strings.HasPrefix(k, "sns_") {
+		if eaDropped[k] || strings.HasPrefix(k, "slack_") || strings.HasPrefix(k, "sns_") {
 			delete(merged, k)
 		}
 	}
+	for k, v := range overrides {
+		merged[k] = v
+	}
+	merged["name"] = name
 	merged["index"] = index
 	merged["alert"] = []string{"debug"}
 	b, err := yaml.Marshal(merged)
@@ -289,7 +509,7 @@ func startCountingProxy(nodeURL string) (*countingProxy, error) {
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.ModifyResponse = func(r *http.Response) error {
 		q, b := &p.otherQ, &p.otherB
-		if path := r.Request.URL.Path; strings.Contains(path, "bench-ea-") && (strings.Contains(path, "_search") || strings.Contains(path, "_count")) || strings.HasPrefix(path, "/_search/scroll") {
+		if path := r.Request.URL.Path; strings.Contains(path, sideIndexTag) && (strings.Contains(path, "_search") || strings.Contains(path, "_count")) || strings.HasPrefix(path, "/_search/scroll") {
 			q, b = &p.ruleQ, &p.ruleB
 		}
 		q.Add(1)
@@ -333,15 +553,48 @@ func createEAIndex(root, dir string, p *countingProxy) error {
 	return nil
 }
 
-// runElastAlert2 runs run_rules.py from .venv over (start, end], in one call
-// (step 0) or in consecutive windows of step, through the counting proxy.
-func runElastAlert2(root, dir string, p *countingProxy, start, end time.Time, step time.Duration) (map[string]any, map[string][]sideMatch, error) {
+// writePlan writes run_rules.py's plan for mode: each case's rule file (for
+// "variants", each variant's), range and run_every.
+func writePlan(dir, mode string, cases []sideCase) (string, error) {
+	type entry struct {
+		Rule        string `json:"rule"`
+		Name        string `json:"name"`
+		Start       string `json:"start"`
+		End         string `json:"end"`
+		StepSeconds int    `json:"step_seconds"`
+	}
+	plan := []entry{}
+	for _, c := range cases {
+		name := c.eaName
+		if mode == "variants" {
+			if c.variant == "" {
+				continue
+			}
+			name += ".variant"
+		}
+		plan = append(plan, entry{Rule: filepath.Join(dir, "rules", name+".yaml"), Name: name,
+			Start: c.from.UTC().Format(time.RFC3339), End: c.to.UTC().Format(time.RFC3339), StepSeconds: int(c.r.RunEvery.Seconds())})
+	}
+	b, err := json.Marshal(plan)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "plan-"+mode+".json")
+	return path, os.WriteFile(path, b, 0o644)
+}
+
+// runElastAlert2 runs run_rules.py from .venv over the plan in mode (live
+// or once), through the counting proxy.
+func runElastAlert2(root, dir, plan string, p *countingProxy, mode string, cases []sideCase) (map[string]any, map[string]eaResult, error) {
 	py := filepath.Join(root, ".venv", "bin", "python")
+	pyMode := mode
+	if mode == "variants" {
+		pyMode = "live"
+	}
 	p.reset()
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(py, filepath.Join(root, "bench", "elastalert", "run_rules.py"),
-		"--config", filepath.Join(dir, "config.yaml"), "--step-seconds", strconv.Itoa(int(step.Seconds())),
-		"--start", start.Format("2006-01-02T15:04:05Z"), "--end", end.Format("2006-01-02T15:04:05Z"))
+		"--config", filepath.Join(dir, "config.yaml"), "--plan", plan, "--mode", pyMode)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	began := time.Now()
 	err := cmd.Run()
@@ -349,38 +602,40 @@ func runElastAlert2(root, dir string, p *countingProxy, start, end time.Time, st
 	if err != nil {
 		return nil, nil, fmt.Errorf("run_rules.py: %v: %s", err, tail(stderr.String(), 1500))
 	}
-	var got map[string]struct {
-		Seconds float64     `json:"seconds"`
-		Runs    int         `json:"runs"`
-		Hits    int         `json:"hits"`
-		Matches []sideMatch `json:"matches"`
-	}
+	var got map[string]eaResult
 	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
 		return nil, nil, fmt.Errorf("run_rules.py output: %v: %.500s", err, stdout.String())
 	}
-	if len(got) != len(sideRules) {
-		return nil, nil, fmt.Errorf("ElastAlert2 loaded %d of %d rules: %s", len(got), len(sideRules), tail(stderr.String(), 1500))
-	}
-	matches := map[string][]sideMatch{}
-	perRule := map[string]any{}
+	perFixture := map[string]any{}
 	var runMs float64
-	for name, g := range got {
-		matches[name] = g.Matches
+	var loaded int
+	for _, c := range cases {
+		name := c.eaName
+		if mode == "variants" {
+			name += ".variant"
+		}
+		g, ok := got[name]
+		if !ok || g.Error != "" {
+			continue
+		}
+		loaded++
 		runMs += g.Seconds * 1000
-		perRule[name] = map[string]any{"matches": len(g.Matches), "runs": g.Runs, "hits": g.Hits, "ms": round2(g.Seconds * 1000)}
+		perFixture[c.id()] = map[string]any{"matches": len(g.Matches), "runs": g.Runs, "hits": g.Hits, "ms": round2(g.Seconds * 1000)}
 	}
 	ruleQ, ruleB, otherQ, otherB := p.reset()
 	return map[string]any{
 		"ran":              true,
 		"version":          "2.19.0",
-		"per_rule":         perRule,
+		"mode":             mode,
+		"fixtures_run":     loaded,
+		"per_fixture":      perFixture,
 		"rule_queries":     ruleQ,
 		"rule_query_bytes": ruleB,
 		"other_requests":   otherQ,
 		"other_bytes":      otherB,
 		"run_rule_ms":      round2(runMs),
-		"process_wall_ms":  round2(float64(wall.Microseconds()) / 1000),
-	}, matches, nil
+		"process_wall_ms":  ms(wall),
+	}, got, nil
 }
 
 func tail(s string, n int) string {

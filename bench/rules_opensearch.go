@@ -1,5 +1,6 @@
 // OpenSearch plumbing shared by rules_sweep.go and rules_elastalert.go: a
-// client that counts requests and response bytes, bulk indexing, one sweep.
+// client that counts requests and response bytes, bulk indexing, one sweep
+// through activities.Search.
 
 package main
 
@@ -17,6 +18,7 @@ import (
 	opensearchgo "github.com/opensearch-project/opensearch-go/v2"
 	"github.com/opensearch-project/opensearch-go/v2/opensearchapi"
 
+	"github.com/irflow/irflow/activities"
 	"github.com/irflow/irflow/rules"
 )
 
@@ -53,10 +55,14 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// osBench holds one client built on a countingTransport, and the production
+// activities.Search on that same client, so the bytes counted are the ones
+// the worker's sweeps read.
 type osBench struct {
-	ctx context.Context
-	c   *opensearchgo.Client
-	ct  *countingTransport
+	ctx    context.Context
+	c      *opensearchgo.Client
+	ct     *countingTransport
+	search *activities.Search
 }
 
 func (o *osBench) do(res *opensearchapi.Response, err error, v any) error {
@@ -116,35 +122,13 @@ func (o *osBench) refresh(index string) error {
 	return o.do(res, err, nil)
 }
 
-// sweep runs one sweep of r over (start, end] through the client and returns
-// the matches; documents are paged with search_after.
-func (o *osBench) sweep(r *rules.Rule, st *rules.State, start, end time.Time) ([]rules.Match, error) {
-	var after []any
-	var docs []rules.Event
-	for {
-		s := r.BuildSearch(start, end, after)
-		body, err := json.Marshal(s.Body)
-		if err != nil {
-			return nil, err
-		}
-		var resp map[string]any
-		res, err := o.c.Search(o.c.Search.WithContext(o.ctx), o.c.Search.WithIndex(s.Index), o.c.Search.WithBody(bytes.NewReader(body)))
-		if err := o.do(res, err, &resp); err != nil {
-			return nil, fmt.Errorf("search %s: %w", s.Index, err)
-		}
-		if !s.Docs {
-			return r.AggregationMatches(st, resp, start, end)
-		}
-		hits, _ := resp["hits"].(map[string]any)
-		list, _ := hits["hits"].([]any)
-		for _, h := range list {
-			hm, _ := h.(map[string]any)
-			src, _ := hm["_source"].(map[string]any)
-			docs = append(docs, rules.Event(src))
-			after, _ = hm["sort"].([]any)
-		}
-		if len(list) < rules.PageSize {
-			return r.EvaluateHits(st, docs, start, end)
-		}
-	}
+// sweep runs one sweep of r over (start, end] through activities.Search,
+// the production sweep (aggregation pages or search_after document pages):
+// buffer_time is set to the window, so SweepWindow gives (start, end] to a
+// first sweep (empty state).
+func (o *osBench) sweep(r *rules.Rule, start, end time.Time) ([]rules.Match, error) {
+	w := *r
+	w.BufferTime, w.QueryDelay = end.Sub(start), 0
+	_, ms, err := o.search.Sweep(o.ctx, &w, &rules.State{}, end)
+	return ms, err
 }

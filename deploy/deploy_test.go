@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/applicationautoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/irflow/irflow/internal/config"
 )
 
 // root is the repository root; go test runs in deploy/.
@@ -151,6 +153,7 @@ var placeholders = map[string]struct{ example, output string }{
 	"SECRET_ARN":             {"arn:aws:secretsmanager:eu-west-1:123456789012:secret:irflow-AbCdEf", "SecretArn"},
 	"LOG_GROUP":              {"/ecs/irflow", "LogGroupName"},
 	"ARCHIVE_URL":            {"s3://irflow-archivebucket-1x2y3z/incidents", "ArchiveURL"},
+	"ALARM_TOPIC_ARN":        {"arn:aws:sns:eu-west-1:123456789012:irflow-cloudwatch", "AlarmTopicArn"},
 }
 
 var placeholderRe = regexp.MustCompile(`\$\{([A-Za-z0-9_]+)\}`)
@@ -256,11 +259,18 @@ func TestTaskDefinitions(t *testing.T) {
 		command                                 []string // must appear in order
 		port                                    int32
 		healthPath                              string
+		// needEnv is what production needs set (environment or secrets):
+		// the config keys with no safe default for a deployment.
+		needEnv []string
 	}{
 		{"deploy/ecs/worker-task.json", "irflow-worker", "worker", "/usr/local/bin/worker", "workers",
-			[]string{"--config", "/etc/irflow/irflow.yaml"}, 9090, "/healthz"},
+			[]string{"--config", "/etc/irflow/irflow.yaml"}, 9090, "/healthz",
+			[]string{config.EnvTemporalAddress, config.EnvTemporalNamespace, config.EnvTemporalAPIKey, config.EnvMetricsAddr,
+				config.EnvArchiveURL, config.EnvOpenSearchURL, config.EnvSlackToken}},
 		{"deploy/ecs/ingress-task.json", "irflow-ingress", "ingress", "/usr/local/bin/starter", "starter",
-			[]string{"serve", "--http-addr", "0.0.0.0:8080"}, 8080, "/readyz"},
+			[]string{"serve", "--http-addr", "0.0.0.0:8080"}, 8080, "/readyz",
+			[]string{config.EnvTemporalAddress, config.EnvTemporalNamespace, config.EnvTemporalAPIKey, config.EnvIngressTokens,
+				config.EnvSlackSigningSecret, config.EnvSlackToken, config.EnvSNSAllowedTopicARNs}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.container, func(t *testing.T) {
@@ -398,6 +408,35 @@ func TestTaskDefinitions(t *testing.T) {
 				}
 				if !secretKeys[name] {
 					t.Errorf("secret %s: the CloudFormation Secret has no JSON key %s, so the task would fail to start", name, name)
+				}
+			}
+			// What the container's config loads to, from the task's env alone
+			// (secrets filled with stand-ins): every key production needs is set.
+			secrets := map[string]string{}
+			for _, s := range main.Secrets {
+				secrets[deref(s.Name)] = "stand-in"
+			}
+			secrets[config.EnvIngressTokens] = "elastalert=stand-in"
+			secrets[config.EnvSlackToken] = "xoxb-stand-in"
+			// The image's paths, as the Dockerfile copies them from the repository.
+			image := strings.NewReplacer("/etc/irflow/rules", filepath.Join(root, "deploy/rules"))
+			for _, name := range tt.needEnv {
+				if env[name] == "" && secrets[name] == "" {
+					t.Errorf("%s is neither in environment nor in secrets; production needs it", name)
+				}
+			}
+			cfg, err := config.Load("", func(name string) string {
+				if v, ok := env[name]; ok {
+					return image.Replace(v)
+				}
+				return secrets[name]
+			})
+			if err != nil {
+				t.Fatalf("the task's env does not load: %v", err)
+			}
+			if tt.container == "ingress" {
+				if want := []string{placeholders["ALARM_TOPIC_ARN"].example}; !slices.Equal(cfg.Ingress.SNS.AllowedTopicARNs, want) {
+					t.Errorf("ingress.sns.allowed_topic_arns = %v, want %v (the stack's AlarmTopicArn): every SNS alarm would be refused", cfg.Ingress.SNS.AllowedTopicARNs, want)
 				}
 			}
 		})

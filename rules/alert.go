@@ -39,6 +39,13 @@ func MatchAlert(r *Rule, m Match) incident.Alert {
 		Title: incident.Truncate(subject, incident.MaxTextLen), Summary: incident.Truncate(text, incident.MaxTextLen),
 		QueryKey: QueryKeyValues(r, m.Key), Fields: m.Fields, Time: m.Time, Channel: r.SlackChannel,
 	}
+	if len(r.Tags) > 0 {
+		a.Fields = make(map[string]any, len(m.Fields)+1)
+		for k, v := range m.Fields {
+			a.Fields[k] = v
+		}
+		a.Fields[TagsField] = append([]string(nil), r.Tags...)
+	}
 	return a
 }
 

@@ -76,6 +76,13 @@ func Backtest(r *Rule, events []Event, runEvery time.Duration) (*BacktestResult,
 			st.LastRunEnd = e
 			continue
 		}
+		if r.Type == TypeRare && res.Sweeps == 1 {
+			// As new_term: the first sweep is the history the pairs are counted in.
+			if _, err := r.Evaluate(st, buf, ws, e); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		ms, err := r.Evaluate(st, buf, ws, e)
 		if err != nil {
 			return nil, err

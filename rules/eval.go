@@ -37,6 +37,10 @@ type State struct {
 	// again and evaluate only what was indexed late.
 	Processed      map[string]int64 `json:"processed,omitempty"`
 	ProcessedSince time.Time        `json:"processed_since,omitzero"`
+	// Anomaly is an anomaly rule's baselines (anomaly.go); Rare the Go
+	// evaluator's recent times per rare pair (rare.go; sweeps keep none).
+	Anomaly *AnomalyState      `json:"anomaly,omitempty"`
+	Rare    map[string][]int64 `json:"rare,omitempty"`
 }
 
 // Seen is a remembered value and when it was seen.
@@ -230,6 +234,10 @@ func (r *Rule) evaluate(st *State, events []Event, runStart, runEnd time.Time, f
 		r.evalSpikeAggregation(c, st, in, runEnd, emit)
 	case TypePercentageMatch:
 		r.evalPercentage(c, in, runEnd, emit)
+	case TypeAnomaly:
+		r.evalAnomaly(c, st, in, runStart, runEnd, emit)
+	case TypeRare:
+		r.evalRare(c, st, in, runStart, runEnd, emit)
 	default:
 		return nil, fmt.Errorf("rule %s: unknown type %q", r.Name, r.Type)
 	}

@@ -59,9 +59,12 @@ func LoadFile(path string) (*Rule, error) {
 	return Parse(path, data)
 }
 
-// Parse validates rule YAML; file names the rule in errors and anchors relative
-// import paths.
+// Parse validates rule YAML (ElastAlert2, or Sigma: see sigma_rule.go); file
+// names the rule in errors and anchors relative import paths.
 func Parse(file string, data []byte) (*Rule, error) {
+	if IsSigma(data) { // sigma_rule.go
+		return parseSigma(file, data)
+	}
 	raw, err := readRaw(file, data, map[string]bool{})
 	if err != nil {
 		return nil, err
@@ -403,6 +406,9 @@ func init() {
 			}
 			return nil
 		},
+	}
+	for k, s := range baselineSetters() {
+		setters[k] = s
 	}
 }
 
@@ -799,6 +805,9 @@ func validate(r *Rule, raw *rawRule) error {
 	}
 	if err == nil {
 		err = validateOptions(r, raw)
+	}
+	if err == nil {
+		err = validateBaseline(r, raw)
 	}
 	return err
 }

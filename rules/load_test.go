@@ -31,7 +31,7 @@ timeframe:
 		{"override not a channel", "name: x\ntype: any\nindex: i\nslack_channel_override: \"WAF Alerts\"\n",
 			`rule.yaml:4: slack_channel_override: "WAF Alerts" is not a Slack channel name (#lowercase-name) or ID`},
 		{"unknown type", "name: x\ntype: frequncy\nindex: i\n",
-			`rule.yaml:2: type: unknown rule type "frequncy" (want any, blacklist, whitelist, change, frequency, spike, flatline, new_term, cardinality, metric_aggregation, spike_aggregation, percentage_match)`},
+			`rule.yaml:2: type: unknown rule type "frequncy" (want any, blacklist, whitelist, change, frequency, spike, flatline, new_term, cardinality, metric_aggregation, spike_aggregation, percentage_match, anomaly, rare)`},
 		{"missing required", "name: x\ntype: frequency\nindex: i\ntimeframe: {hours: 1}\n",
 			`rule.yaml:2: num_events: missing (required by type frequency)`},
 		{"missing name", "type: any\nindex: i\n", `rule.yaml:1: name: missing`},

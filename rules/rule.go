@@ -28,7 +28,7 @@ const (
 // Types lists the supported rule types in the order docs and errors print them.
 var Types = []string{TypeAny, TypeBlacklist, TypeWhitelist, TypeChange, TypeFrequency,
 	TypeSpike, TypeFlatline, TypeNewTerm, TypeCardinality, TypeMetricAggregation,
-	TypeSpikeAggregation, TypePercentageMatch}
+	TypeSpikeAggregation, TypePercentageMatch, TypeAnomaly, TypeRare}
 
 // Rule is one validated rule file (after import chains and ${VAR} expansion).
 // Durations are zero when unset unless a default is documented.
@@ -109,14 +109,17 @@ type Rule struct {
 	Description string `json:"description,omitempty"`
 	Env         string `json:"env,omitempty"`
 	Severity    string `json:"severity,omitempty"`
+	// Tags are a Sigma rule's tags (ATT&CK); alerts carry them in TagsField.
+	Tags []string `json:"tags,omitempty"`
 
 	// SlackChannel is slack_channel_override: the rule's incidents are
 	// announced there, ahead of the configured routes.
 	SlackChannel string `json:"slack_channel,omitempty"`
 	// Ignored lists accepted ElastAlert2 options irflow does not act on (alerters
 	// and the like), sorted, so the CLI can say so.
-	Ignored []string `json:"ignored,omitempty"`
-	Options          // ElastAlert2 options implemented in options.go
+	Ignored         []string `json:"ignored,omitempty"`
+	Options                  // ElastAlert2 options implemented in options.go
+	BaselineOptions          // anomaly and rare (baseline.go)
 
 	c *compiled // field paths resolved on first use
 }
@@ -152,7 +155,7 @@ func (r *Rule) counting() bool {
 	case TypeSpike:
 		return r.FieldValue == ""
 	case TypeFrequency, TypeFlatline, TypeCardinality, TypeMetricAggregation,
-		TypeSpikeAggregation, TypePercentageMatch:
+		TypeSpikeAggregation, TypePercentageMatch, TypeAnomaly, TypeRare:
 		return true
 	}
 	return false

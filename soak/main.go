@@ -1,9 +1,10 @@
 // Command soak runs irflow under a steady mixed load for a while and checks
 // that nothing is lost or doubled: alerts sent vs occurrences counted, one
 // Slack message per incident, alert→post latency and the worker's memory.
-// `make soak` runs it (10 minutes); SOAK_DURATION or -duration shortens it.
-// The JSON goes to stdout, progress to stderr; the exit code is non-zero when
-// a count does not match. See docs/soak.md.
+// The worker is the real binary (workers/) in a child process, so its memory
+// is its own. `make soak` runs it (10 minutes); SOAK_DURATION or -duration
+// shortens it. The JSON goes to stdout, progress to stderr; the exit code is
+// non-zero when a count does not match. See docs/resilience.md.
 package main
 
 import (
@@ -19,7 +20,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -37,7 +37,6 @@ import (
 	"github.com/irflow/irflow/internal/config"
 	"github.com/irflow/irflow/internal/devstack"
 	"github.com/irflow/irflow/internal/testenv"
-	"github.com/irflow/irflow/internal/workerapp"
 	"github.com/irflow/irflow/workflows"
 )
 
@@ -65,25 +64,12 @@ func freePort() int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// rssKB is VmRSS of this process from /proc/self/status, in kB.
-func rssKB() int {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			n, _ := strconv.Atoi(f[1])
-			return n
-		}
-	}
-	return -1
-}
-
-func memory() map[string]any {
+// loadMemory is the soak process's own memory: the Slack fake (which keeps
+// every call), the Slack app's handler and the load generator.
+func loadMemory() map[string]any {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return map[string]any{"rss_mb": round2(float64(rssKB()) / 1024), "go_heap_inuse_mb": round2(float64(ms.HeapInuse) / (1 << 20)), "goroutines": runtime.NumGoroutine()}
+	return map[string]any{"rss_mb": round2(float64(rssKB(os.Getpid())) / 1024), "go_heap_inuse_mb": round2(float64(ms.HeapInuse) / (1 << 20)), "goroutines": runtime.NumGoroutine()}
 }
 
 func round2(f float64) float64 { return float64(int(f*100+0.5)) / 100 }
@@ -433,6 +419,8 @@ func run() (int, error) {
 	satFor := flag.Duration("saturation", 20*time.Second, "how long the saturation rate is measured first")
 	share := flag.Float64("load", 0.5, "the soak's rate as a share of the saturation rate")
 	quiet := flag.Duration("settle", 3*time.Minute, "how long to wait at most for the counts to settle")
+	sticky := flag.Int("sticky-cache", 256, "the worker's sticky cache bound (worker.sticky_cache_size): small, so the soak fills it and RSS can level off within the run")
+	every := flag.Duration("sample", 30*time.Second, "how often the worker's memory is sampled during the run")
 	flag.Parse()
 
 	ctx := context.Background()
@@ -466,21 +454,18 @@ func run() (int, error) {
 	fake.OnCall(s.onPost)
 
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg := config.Default()
-	cfg.Worker.MetricsAddr = ""
-	cfg.Archive.URL = "file://" + filepath.Join(home, "archive")
-	cfg.Slack.Token, cfg.Slack.APIURL = "xoxb-soak", fake.URL()
-	n, err := irslack.New(cfg.Slack, irslack.WithLogger(discard))
+	progress("building and starting the worker (sticky cache %d)", *sticky)
+	w, err := startWorker(ctx, home, srv.Address, fake.URL(), *sticky)
 	if err != nil {
 		return 0, err
 	}
-	// The worker runs in this process: the RSS figures are the whole soak's
-	// (worker, Slack fake, load generator), an upper bound on the worker's.
-	w := &workerapp.Main{Config: cfg, Client: c, Notifier: n, Logger: discard}
-	if err := w.Open(ctx); err != nil {
-		return 0, err
-	}
-	defer w.Close()
+	workerStopped := false
+	defer func() {
+		if !workerStopped {
+			_ = w.stop()
+		}
+	}()
+	workerStart := time.Now()
 
 	h := slackapp.NewHandler(slackapp.Config{SlackApp: config.SlackApp{SigningSecret: signingSecret, AllowResolve: []string{slackUser}}}, s.ic, discard)
 	clicks := httptest.NewServer(h)
@@ -488,7 +473,29 @@ func run() (int, error) {
 	s.click = clicks.URL + slackapp.InteractionsPath
 
 	since := time.Now().Add(-time.Minute)
-	memStart := memory()
+	memStart, loadStart := w.sample(ctx, c, workerStart), loadMemory()
+	// Samples through the saturation burst and the load, to show the level
+	// RSS settles at as the sticky cache fills.
+	series := []sample{memStart}
+	var seriesMu sync.Mutex
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(*every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-t.C:
+				sm := w.sample(ctx, c, workerStart)
+				seriesMu.Lock()
+				series = append(series, sm)
+				seriesMu.Unlock()
+			}
+		}
+	}()
 	progress("measuring saturation: distinct alerts from %d senders for %s", senders, *satFor)
 	sat, err := s.saturation(*satFor, *quiet)
 	if err != nil {
@@ -497,15 +504,20 @@ func run() (int, error) {
 	target := sat * *share
 	progress("saturation %.1f alerts/s; soak at %.1f ops/s for %s", sat, target, *duration)
 
-	var memMiddle map[string]any
+	var memMiddle sample
 	began := time.Now()
-	behind := s.load(*duration, target, func() { memMiddle = memory() })
+	behind := s.load(*duration, target, func() { memMiddle = w.sample(ctx, c, workerStart) })
 	elapsed := time.Since(began)
 	if elapsed > *duration+time.Second {
 		progress("load took %s: operations outlasted the run", elapsed.Round(time.Second))
 	}
 	h.Wait()
-	memEnd := memory()
+	memEnd, loadEnd := w.sample(ctx, c, workerStart), loadMemory()
+	close(stopSampling)
+	<-sampled
+	seriesMu.Lock()
+	series = append(series, memEnd)
+	seriesMu.Unlock()
 
 	progress("load over (%d alerts sent); waiting for the counts to settle", s.sent.Load())
 	var t tally
@@ -529,6 +541,11 @@ func run() (int, error) {
 		time.Sleep(3 * time.Second)
 	}
 	settled := time.Since(settleStart)
+	workerStopped = true
+	workerExit := "0 after SIGTERM"
+	if err := w.stop(); err != nil {
+		workerExit = err.Error()
+	}
 
 	opsDone, opsFailed := map[string]int64{}, map[string]int64{}
 	s.ops.Range(func(k, v any) bool { opsDone[k.(string)] = v.(*atomic.Int64).Load(); return true })
@@ -543,7 +560,7 @@ func run() (int, error) {
 	ok := t.Counted == s.sent.Load() && t.Messages == t.Incidents && len(t.Mismatch) == 0
 	out := map[string]any{
 		"machine":            map[string]any{"cpus": runtime.NumCPU(), "go": runtime.Version(), "temporal_cli": devstack.TemporalVersion},
-		"what":               "saturation: distinct alerts via client.Client.Send from 32 senders, each waiting for its chat.postMessage at the Slack fake before the next (end to end); then the mix at a share of it against the real worker, the real Slack notifier and a Slack fake; clicks are signed block_actions through ingress/slackapp",
+		"what":               "saturation: distinct alerts via client.Client.Send from 32 senders, each waiting for its chat.postMessage at the Slack fake before the next (end to end); then the mix at a share of it against the real worker binary (a child process, with the real Slack notifier) and a Slack fake; clicks are signed block_actions through ingress/slackapp",
 		"duration_s":         round2(elapsed.Seconds()),
 		"saturation_per_s":   round2(sat),
 		"target_ops_per_s":   round2(target),
@@ -563,13 +580,17 @@ func run() (int, error) {
 			"p50_ms": percentile(toPost, 0.5), "p99_ms": percentile(toPost, 0.99), "n": len(toPost),
 		},
 		"memory": map[string]any{
-			"note":              "worker in-process: RSS is the soak process (worker + Slack fake + load)",
-			"start":             memStart,
-			"middle":            memMiddle,
-			"end":               memEnd,
-			"sticky_cache_size": stickyCache(cfg),
+			"note":                      "the worker is the real binary (workers/) in a child process; start is before the saturation burst, middle halfway through the load, end when it stops; RSS is its /proc/<pid>/status VmRSS, the rest its /metrics",
+			"sticky_cache_size":         *sticky,
+			"start":                     memStart,
+			"middle":                    memMiddle,
+			"end":                       memEnd,
+			"series":                    series,
+			"rss_growth_second_half_mb": round2(memEnd.RSSMB - memMiddle.RSSMB),
+			"load_process":              map[string]any{"start": loadStart, "end": loadEnd},
 		},
-		"ok": ok,
+		"worker_exit": workerExit,
+		"ok":          ok,
 	}
 	if len(t.Mismatch) > 0 {
 		out["incidents_without_one_message"] = t.Mismatch
@@ -584,14 +605,6 @@ func run() (int, error) {
 		return 2, nil
 	}
 	return 0, nil
-}
-
-// stickyCache is the worker's sticky cache bound: the SDK's default when the config leaves it 0.
-func stickyCache(cfg config.Config) int {
-	if cfg.Worker.StickyCacheSize > 0 {
-		return cfg.Worker.StickyCacheSize
-	}
-	return 10000
 }
 
 func sum(m map[string]int64) int64 {

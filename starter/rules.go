@@ -24,9 +24,9 @@ const progressMinBytes = 8 << 20
 func newRulesCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rules",
-		Short: "validate ElastAlert2 rule files and backtest them on NDJSON events or OpenSearch history",
+		Short: "validate ElastAlert2 and Sigma rule files and backtest them on NDJSON events or OpenSearch history",
 	}
-	cmd.AddCommand(newRulesValidateCmd(), newRulesTestCmd())
+	cmd.AddCommand(newRulesValidateCmd(), newRulesTestCmd(), newRulesSigmaCmd()) // sigma: rules_sigma.go
 	return cmd
 }
 

@@ -168,9 +168,13 @@ type incidentRun struct {
 
 	correlations workflow.ReceiveChannel
 	silenceEnded workflow.ReceiveChannel
-	noiseControl bool              // versionNoiseControl is on for this run
-	reports      []workflow.Future // correlator reports not yet confirmed
-	reported     CorrelatorReport  // what the correlator was told last
+	noiseControl bool // versionNoiseControl is on for this run
+	// currentDetailsOn says versionCurrentDetails is on for this run;
+	// details is the value last set (incident_metadata.go).
+	currentDetailsOn bool
+	details          string
+	reports          []workflow.Future // correlator reports not yet confirmed
+	reported         CorrelatorReport  // what the correlator was told last
 }
 
 func (w *incidentRun) now(ctx workflow.Context) time.Time { return workflow.Now(ctx).UTC() }
@@ -1039,6 +1043,10 @@ func IncidentWorkflow(ctx workflow.Context, in IncidentInput) (IncidentResult, e
 		return IncidentResult{}, err
 	}
 	w.noiseControl = workflow.GetVersion(ctx, versionNoiseControl, workflow.DefaultVersion, 1) > workflow.DefaultVersion
+	w.currentDetailsOn = workflow.GetVersion(ctx, versionCurrentDetails, workflow.DefaultVersion, 1) > workflow.DefaultVersion
+	// Before anything can block: a run that continued as new has no static
+	// summary, so this is what the Web UI shows of it.
+	w.showDetails(ctx)
 	w.loadSearchAttributes(ctx)
 	if fresh {
 		if err := w.open(ctx); err != nil {
@@ -1056,13 +1064,16 @@ func IncidentWorkflow(ctx workflow.Context, in IncidentInput) (IncidentResult, e
 		}
 	}
 
+	w.showDetails(ctx)
 	for w.Incident.Status != incident.StatusResolved {
 		if w.shouldContinueAsNew(ctx) {
 			return IncidentResult{}, w.continueAsNew(ctx)
 		}
 		w.wait(ctx)
 		w.runDue(ctx)
+		w.showDetails(ctx)
 	}
+	w.showDetails(ctx)
 
 	if w.cancelTimer != nil {
 		w.cancelTimer()

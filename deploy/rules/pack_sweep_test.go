@@ -53,7 +53,7 @@ func TestRulePackSweeps(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				path := filepath.Join("testdata", base+"."+kind+".ndjson")
+				path := filepath.Join(filepath.Dir(f), "testdata", base+"."+kind+".ndjson") // sigma/ keeps its own
 				events, err := rules.ReadNDJSONFile(path)
 				if err != nil {
 					t.Fatal(err)
@@ -69,7 +69,7 @@ func TestRulePackSweeps(t *testing.T) {
 				mustLoad(t, client, r.Index, events)
 
 				from, to := fixtureRange(t, r, events)
-				if r.Type == rules.TypeNewTerm {
+				if r.Type == rules.TypeNewTerm || r.Type == rules.TypeRare {
 					// rules.Backtest takes its first sweep as the known terms; a
 					// sweep seeds from what lies before its first window.
 					from = from.Add(r.RunEvery)

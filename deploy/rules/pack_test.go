@@ -40,7 +40,7 @@ func TestRulePack(t *testing.T) {
 				t.Errorf("rule needs severity and owner for routing (severity %q, owner %q)", r.Severity, r.Owner)
 			}
 			for _, kind := range []string{"fires", "quiet"} {
-				path := filepath.Join("testdata", base+"."+kind+".ndjson")
+				path := filepath.Join(filepath.Dir(f), "testdata", base+"."+kind+".ndjson") // sigma/ keeps its own
 				events, err := rules.ReadNDJSONFile(path)
 				if err != nil {
 					t.Fatalf("%v (every rule needs %s)", err, path)
@@ -59,12 +59,16 @@ func TestRulePack(t *testing.T) {
 			}
 		})
 	}
-	// No orphaned testdata.
-	data, _ := filepath.Glob(filepath.Join("testdata", "*.ndjson"))
-	for _, d := range data {
-		base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(filepath.Base(d), ".ndjson"), ".fires"), ".quiet")
-		if _, err := os.Stat(base + ".yaml"); err != nil {
-			t.Errorf("%s has no rule %s.yaml", d, base)
+	// No orphaned testdata: ElastAlert2 rules are .yaml, Sigma rules (sigma/) .yml.
+	for _, dir := range []string{".", "sigma"} {
+		data, _ := filepath.Glob(filepath.Join(dir, "testdata", "*.ndjson"))
+		for _, d := range data {
+			base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(filepath.Base(d), ".ndjson"), ".fires"), ".quiet")
+			_, errYAML := os.Stat(filepath.Join(dir, base+".yaml"))
+			_, errYML := os.Stat(filepath.Join(dir, base+".yml"))
+			if errYAML != nil && errYML != nil {
+				t.Errorf("%s has no rule %s.yaml or .yml", d, base)
+			}
 		}
 	}
 }
