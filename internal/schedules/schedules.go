@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
 	"path/filepath"
@@ -46,8 +47,24 @@ type Counts struct {
 type desiredSchedule struct {
 	id     string
 	every  time.Duration
+	offset time.Duration
 	action *client.ScheduleWorkflowAction
 	req    workflows.SweepRequest
+}
+
+// ruleOffset spreads rule Schedules over their interval: an every-1m
+// Schedule with no offset fires on the minute, so a thousand rules would ask
+// Temporal's scheduler for a thousand starts in the same second (it starts
+// a namespace's workflows at a bounded rate). The offset is a hash of the
+// Schedule ID, whole seconds, so applying again gives the same one.
+func ruleOffset(id string, every time.Duration) time.Duration {
+	secs := int64(every / time.Second)
+	if secs <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return time.Duration(int64(h.Sum32())%secs) * time.Second
 }
 
 func ruleSchedules(dir string) ([]desiredSchedule, error) {
@@ -85,9 +102,10 @@ func ruleSchedules(dir string) ([]desiredSchedule, error) {
 		}
 		req := workflows.SweepRequest{Rule: rules.Ref{Name: r.Name, Path: abs, YAML: string(y)}}
 		out = append(out, desiredSchedule{
-			id:    workflows.RuleScheduleID(r.Name),
-			every: r.RunEvery,
-			req:   req,
+			id:     workflows.RuleScheduleID(r.Name),
+			every:  r.RunEvery,
+			offset: ruleOffset(workflows.RuleScheduleID(r.Name), r.RunEvery),
+			req:    req,
 			action: &client.ScheduleWorkflowAction{
 				ID:        workflows.RuleKickWorkflowID(r.Name),
 				Workflow:  workflows.RuleKickWorkflowName,
@@ -108,7 +126,9 @@ func ruleSchedules(dir string) ([]desiredSchedule, error) {
 
 // Apply makes the rule Schedules match the rule files in o.Dir: one Schedule
 // rule-<name> per enabled rule, every run_every, starting RuleKickWorkflow
-// (overlap skip), with the rule file's content in its argument. Applying
+// (overlap skip), at an offset within run_every hashed from its name (so the
+// rules' sweeps spread over the interval), with the rule file's content in
+// its argument. Applying
 // again without changes changes nothing; while any rule file is invalid
 // nothing changes at all. It writes one line per Schedule to out.
 func Apply(ctx context.Context, c client.Client, o Options, out io.Writer) (Counts, error) {
@@ -124,7 +144,7 @@ func Apply(ctx context.Context, c client.Client, o Options, out io.Writer) (Coun
 	wanted := map[string]bool{}
 	for _, d := range want {
 		wanted[d.id] = true
-		spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: d.every}}}
+		spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: d.every, Offset: d.offset}}}
 		h := sc.GetHandle(ctx, d.id)
 		desc, err := h.Describe(ctx)
 		var nf *serviceerror.NotFound
@@ -220,7 +240,8 @@ func ScheduleIDs(ctx context.Context, sc client.ScheduleClient) ([]string, error
 // sameSchedule reports whether the Schedule already does what d asks.
 func sameSchedule(desc *client.ScheduleDescription, d desiredSchedule, catchup time.Duration) bool {
 	s := desc.Schedule
-	if s.Spec == nil || len(s.Spec.Intervals) != 1 || s.Spec.Intervals[0].Every != d.every || len(s.Spec.Calendars) > 0 {
+	if s.Spec == nil || len(s.Spec.Intervals) != 1 || s.Spec.Intervals[0].Every != d.every ||
+		s.Spec.Intervals[0].Offset != d.offset || len(s.Spec.Calendars) > 0 {
 		return false
 	}
 	if s.Policy == nil || s.Policy.Overlap != enumspb.SCHEDULE_OVERLAP_POLICY_SKIP || s.Policy.CatchupWindow != catchup {
