@@ -18,7 +18,7 @@ include mk/python.mk
 help:
 	@echo "make run    start Temporal (Web UI :8233), OpenSearch with demo logs, moto, the worker and the ingress"
 	@echo "make test   vet, gofmt check, every Go test (real Temporal dev server), short fuzz runs"
-	@echo "make bench  measured figures as JSON (BENCH=ingress,incident,incident-storm,rules,slack,enrich,context,noise,correlator,logs to pick sections)"
+	@echo "make bench  measured figures as JSON (BENCH=ingress,incident,incident-storm,rules,rules-elastalert2,slack,enrich,context,noise,correlator,logs,rules-scale,rules-anomaly to pick sections)"
 	@echo "make soak   10 minutes of mixed load at half the saturation rate, counts checked, JSON (SOAK_DURATION=30s for a short run)"
 	@echo "make build  bin/starter, bin/worker, bin/logtransform (the log pipeline's Lambda), bin/temporal"
 

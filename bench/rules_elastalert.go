@@ -42,28 +42,28 @@ var sideKinds = []string{"fires", "quiet"}
 // ElastAlert2 differ. Each was checked against both engines' code on this
 // data; a difference without an entry is reported as unexplained, an entry
 // whose case turned identical is reported as stale.
-var sideReasons = map[string]string{
-	"rare-user-per-ip/fires":       reasonKeywordPostfix,
-	"rare-user-per-ip/quiet":       reasonKeywordPostfix,
-	"user-new-country/fires":       reasonKeywordPostfix,
-	"user-new-country/quiet":       reasonKeywordPostfix,
-	"latency-spike-checkout/fires": reasonAggWindow,
-}
+var sideReasons = map[string]string{}
 
-const (
-	reasonKeywordPostfix = "ElastAlert2 only: the rule does not set use_keyword_postfix, whose ElastAlert2 default is true, so NewTermsRule.get_all_terms " +
-		"loads the known terms (terms_window_size before the range) with a terms aggregation on <field>.keyword; the irflow index template " +
-		"(deploy/opensearch/index-template.json) maps strings as keyword with no .keyword subfield, the aggregation returns no buckets and " +
-		"ElastAlert2 starts with no known terms. Its first run looks back buffer_time (15m) into the history step before the range, where every " +
-		"pair is then new: the extra matches are the history step's first occurrences (10:00:xx). irflow queries fields as written (it refuses " +
-		"use_keyword_postfix: true, and takes its absence as false), so it knows them. elastalert2_variant: with use_keyword_postfix: false " +
-		"ElastAlert2 gives irflow's matches."
-	reasonAggWindow = "Aggregation window: without use_run_every_query_size ElastAlert2 sizes each run's aggregation query with buffer_time " +
-		"(set_starttime: start = end - buffer_time, 15m from _uc-be.yaml, as previous_endtime is not older; get_segment_size = buffer_time), so " +
-		"every 5-minute run feeds the spike windows the average of the last 15 minutes; irflow aggregates over each sweep's own run_every window " +
-		"(5m; it refuses use_run_every_query_size: false and takes its absence as true). The 15-minute average is smoother and crosses " +
-		"spike_height one run later (11:05 against 11:00). elastalert2_variant: with buffer_time = run_every ElastAlert2 gives irflow's match."
-)
+// notInElastAlert2 says why a pack rule has no ElastAlert2 counterpart to
+// compare with ("" when it has one): Sigma files, and irflow's baseline types.
+func notInElastAlert2(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	if rules.IsSigma(data) {
+		return "a Sigma rule: ElastAlert2 needs an external converter (sigma-cli) to run it", nil
+	}
+	r, err := rules.LoadFile(path)
+	if err != nil {
+		return "", err
+	}
+	switch r.Type {
+	case rules.TypeAnomaly, rules.TypeRare:
+		return "type " + r.Type + " is irflow's own (baselines); ElastAlert2 has no such rule type", nil
+	}
+	return "", nil
+}
 
 // sideCase is one pack rule over one of its fixture files.
 type sideCase struct {
@@ -78,19 +78,6 @@ type sideCase struct {
 	variantOpts map[string]any
 }
 
-// eaVariant gives the one-option change that makes ElastAlert2 compute
-// what irflow does for r's type, where their defaults differ.
-func eaVariant(r *rules.Rule) (string, map[string]any) {
-	switch r.Type {
-	case rules.TypeNewTerm:
-		// ElastAlert2 loads known terms from <field>.keyword unless told not to.
-		return "use_keyword_postfix: false", map[string]any{"use_keyword_postfix": false}
-	case rules.TypeMetricAggregation, rules.TypePercentageMatch, rules.TypeSpikeAggregation:
-		// ElastAlert2 aggregates over buffer_time; irflow over run_every.
-		return "buffer_time: run_every", map[string]any{"buffer_time": map[string]any{"seconds": int(r.RunEvery.Seconds())}}
-	}
-	return "", nil
-}
 
 func (c sideCase) id() string { return c.rule + "/" + c.kind }
 
@@ -110,13 +97,12 @@ type eaResult struct {
 }
 
 func (o *osBench) sideBySide(nodeURL string) map[string]any {
-	out := map[string]any{"what": "every deploy/rules rule (25; _*.yaml partials merged in) over its testdata fires and quiet fixtures, each fixture alone in an index under the real index template (deploy/opensearch) on one node. " +
+	out := map[string]any{"what": "every deploy/rules ElastAlert2 rule (the 25 of ElastAlert2's types; Sigma files and irflow's anomaly and rare rules are listed in not_compared; _*.yaml partials merged in) over its testdata fires and quiet fixtures, each fixture alone in an index under the real index template (deploy/opensearch) on one node. " +
 		"irflow: activities.Search.Backtest, the production sweep (Search.Sweep) looped over consecutive run_every windows with one carried state, as the rule's Schedule runs it. " +
 		"elastalert2_live: ElastAlert2 2.19.0 run_rule at every run_every over the same range with its clock (ts_now) at the run's end, as a live ElastAlert2 (buffer_time windows, realert silences) computes it; " +
 		"elastalert2_once: one run_rule over the range on the real clock (elastalert --start/--end --debug), for its cost and match count only. " +
 		"ElastAlert2's copy of each rule: index renamed, alert: [debug], irflow-only keys dropped (severity, env, slack_*, sns_*). " +
 		"A match is its @timestamp (ms) and its query_key value (none for a rule without query_key, where both engines put a placeholder: ElastAlert2's flatline \"all\", irflow's spike \"all\", irflow's flatline \"\"); identical means the same multiset of matches. " +
-		"elastalert2_variant (new_term, metric_aggregation, percentage_match, spike_aggregation): ElastAlert2 live again with the one option whose default differs from irflow's, set to irflow's behaviour, the check behind the reason given. " +
 		"Bytes are response bodies counted on the wire: an http.RoundTripper under irflow's client, a counting reverse proxy for ElastAlert2."}
 	fail := func(err error) map[string]any {
 		out["error"] = err.Error()
@@ -144,7 +130,15 @@ func (o *osBench) sideBySide(nodeURL string) map[string]any {
 	}
 	progress("rules-elastalert2: indexing the fixtures of %d rules", len(files))
 	var cases []sideCase
+	var skipped []map[string]string
 	for _, f := range files {
+		// Rules ElastAlert2 has no counterpart for are listed, not compared.
+		if why, err := notInElastAlert2(f); err != nil {
+			return fail(err)
+		} else if why != "" {
+			skipped = append(skipped, map[string]string{"rule": f, "why": why})
+			continue
+		}
 		for _, kind := range sideKinds {
 			c, err := o.loadSideCase(pack, f, kind, dir)
 			if os.IsNotExist(err) && kind != "fires" {
@@ -188,7 +182,7 @@ func (o *osBench) sideBySide(nodeURL string) map[string]any {
 		return out
 	}
 	eaRuns := map[string]map[string]eaResult{}
-	for _, mode := range []string{"live", "once", "variants"} {
+	for _, mode := range []string{"live", "once"} {
 		progress("rules-elastalert2: ElastAlert2 %s", mode)
 		plan, err := writePlan(dir, mode, cases)
 		if err != nil {
@@ -213,6 +207,7 @@ func (o *osBench) sideBySide(nodeURL string) map[string]any {
 	}
 	per, summary := compareSide(cases, irMatches, eaRuns["live"], eaRuns["once"], eaRuns["variants"])
 	out["per_rule"], out["summary"] = per, summary
+	out["not_compared"] = skipped
 	return out
 }
 
@@ -275,9 +270,6 @@ func (o *osBench) loadSideCase(pack, f, kind, dir string) (sideCase, error) {
 	c := sideCase{rule: base, kind: kind, r: r, from: from, to: from.Add(steps * r.RunEvery), eaName: base + "." + kind}
 	if err := writeEARule(f, pack, filepath.Join(dir, "rules", c.eaName+".yaml"), c.eaName, r.Index, nil); err != nil {
 		return c, err
-	}
-	if c.variant, c.variantOpts = eaVariant(r); c.variant != "" {
-		return c, writeEARule(f, pack, filepath.Join(dir, "rules", c.eaName+".variant.yaml"), c.eaName+".variant", r.Index, c.variantOpts)
 	}
 	return c, nil
 }
