@@ -78,7 +78,6 @@ type sideCase struct {
 	variantOpts map[string]any
 }
 
-
 func (c sideCase) id() string { return c.rule + "/" + c.kind }
 
 // sideMatch is one match as run_rules.py prints it.
