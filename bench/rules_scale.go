@@ -458,12 +458,19 @@ func (s *scaleBench) step(n int) (map[string]any, bool, error) {
 		return nil, false, err
 	}
 	applied := time.Since(began)
-	// Every Schedule fires on the minute (interval 1m, no offset). The first
-	// firing after apply starts the sweep workflows and sweeps buffer_time
-	// back: a warm-up, not measured. The window then holds s.minutes firings.
+	// Each Schedule fires every minute at its own offset (schedules.RuleOffset).
+	// Every rule's first firing after apply comes before warm+1m: it starts
+	// the sweep workflows and sweeps buffer_time back, a warm-up, not
+	// measured. The measured firings are those in [t0, t0+minutes); sampling
+	// goes on one more minute for their sweeps to finish.
 	warm := time.Now().Truncate(scaleRunEvery).Add(scaleRunEvery)
-	t0 := warm.Add(scaleRunEvery - scaleSample)
-	t1 := t0.Add(time.Duration(s.minutes) * scaleRunEvery)
+	t0 := warm.Add(scaleRunEvery)
+	tEnd := t0.Add(time.Duration(s.minutes) * scaleRunEvery)
+	t1 := tEnd.Add(scaleRunEvery)
+	offsets := map[string]time.Duration{}
+	for _, name := range names {
+		offsets[name] = schedules.RuleOffset(workflows.RuleScheduleID(name), scaleRunEvery)
+	}
 	progress("rules-scale: %d rules applied in %s; warm-up firing %s, measuring %s → %s", n, applied.Round(time.Millisecond),
 		warm.Format("15:04:05"), t0.Format("15:04:05"), t1.Format("15:04:05"))
 	time.Sleep(time.Until(t0))
@@ -500,12 +507,16 @@ func (s *scaleBench) step(n int) (map[string]any, bool, error) {
 			if cur.errors[rule] != prev.errors[rule] {
 				continue // a failed attempt covers nothing new
 			}
-			perRule[rule]++
 			lag := cur.lag[rule]
+			// The sweep's workflow clock was mid-lag; its kick is the rule's
+			// last firing at or before that.
+			off := offsets[rule]
+			fired := mid.Add(-time.Duration(lag*float64(time.Second)) - off).Truncate(scaleRunEvery).Add(off)
+			if fired.Before(t0) || !fired.Before(tEnd) {
+				continue // a warm-up firing, or one after the window
+			}
+			perRule[rule]++
 			exported = append(exported, lag)
-			// The sweep's workflow clock was mid-lag; its kick is the last
-			// firing at or before that.
-			fired := mid.Add(-time.Duration(lag * float64(time.Second))).Truncate(scaleRunEvery)
 			fireToDone = append(fireToDone, mid.Sub(fired).Seconds())
 		}
 		prev = cur

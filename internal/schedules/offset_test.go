@@ -15,11 +15,11 @@ func TestRuleOffsetsSpreadOverTheInterval(t *testing.T) {
 	perSecond := map[time.Duration]int{}
 	for i := range 1000 {
 		id := workflows.RuleScheduleID(fmt.Sprintf("rule-%d", i))
-		off := ruleOffset(id, time.Minute)
+		off := RuleOffset(id, time.Minute)
 		if off < 0 || off >= time.Minute || off%time.Second != 0 {
 			t.Fatalf("%s: offset %s outside [0, 1m) or not whole seconds", id, off)
 		}
-		if again := ruleOffset(id, time.Minute); again != off {
+		if again := RuleOffset(id, time.Minute); again != off {
 			t.Fatalf("%s: offset %s then %s", id, off, again)
 		}
 		perSecond[off]++
@@ -31,7 +31,7 @@ func TestRuleOffsetsSpreadOverTheInterval(t *testing.T) {
 	if len(perSecond) != 60 || busiest > 40 {
 		t.Fatalf("%d of 60 seconds used, busiest holds %d of 1000 rules", len(perSecond), busiest)
 	}
-	if off := ruleOffset("x", time.Second); off != 0 {
+	if off := RuleOffset("x", time.Second); off != 0 {
 		t.Errorf("a 1s interval got offset %s", off)
 	}
 }

@@ -52,12 +52,12 @@ type desiredSchedule struct {
 	req    workflows.SweepRequest
 }
 
-// ruleOffset spreads rule Schedules over their interval: an every-1m
+// RuleOffset spreads rule Schedules over their interval: an every-1m
 // Schedule with no offset fires on the minute, so a thousand rules would ask
 // Temporal's scheduler for a thousand starts in the same second (it starts
 // a namespace's workflows at a bounded rate). The offset is a hash of the
 // Schedule ID, whole seconds, so applying again gives the same one.
-func ruleOffset(id string, every time.Duration) time.Duration {
+func RuleOffset(id string, every time.Duration) time.Duration {
 	secs := int64(every / time.Second)
 	if secs <= 1 {
 		return 0
@@ -104,7 +104,7 @@ func ruleSchedules(dir string) ([]desiredSchedule, error) {
 		out = append(out, desiredSchedule{
 			id:     workflows.RuleScheduleID(r.Name),
 			every:  r.RunEvery,
-			offset: ruleOffset(workflows.RuleScheduleID(r.Name), r.RunEvery),
+			offset: RuleOffset(workflows.RuleScheduleID(r.Name), r.RunEvery),
 			req:    req,
 			action: &client.ScheduleWorkflowAction{
 				ID:        workflows.RuleKickWorkflowID(r.Name),
