@@ -508,10 +508,13 @@ func (s *scaleBench) step(n int) (map[string]any, bool, error) {
 				continue // a failed attempt covers nothing new
 			}
 			lag := cur.lag[rule]
-			// The sweep's workflow clock was mid-lag; its kick is the rule's
-			// last firing at or before that.
+			// The sweep's workflow clock (the end it covered) was lag before
+			// it finished, which is at or before this snapshot: cur.at-lag is
+			// at or after that clock by at most one sample, never before the
+			// firing that kicked it. The firing is the rule's last at or
+			// before it.
 			off := offsets[rule]
-			fired := mid.Add(-time.Duration(lag*float64(time.Second)) - off).Truncate(scaleRunEvery).Add(off)
+			fired := cur.at.Add(-time.Duration(lag*float64(time.Second)) - off).Truncate(scaleRunEvery).Add(off)
 			if fired.Before(t0) || !fired.Before(tEnd) {
 				continue // a warm-up firing, or one after the window
 			}
