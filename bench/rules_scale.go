@@ -842,7 +842,7 @@ func benchRulesScale(e *env) (map[string]any, error) {
 			"workflow_task_pollers": w.WorkflowTaskPollers, "activity_task_pollers": w.ActivityTaskPollers, "sticky_cache_size": w.StickyCacheSize,
 			"note": "0 is the SDK default (1000 workflow task slots, 2 pollers each, 10000 sticky cache); set with IRFLOW_WORKER_* as in production",
 		},
-		"fire_to_done_note": "seconds from the Schedule's firing (on the minute) to the end of the SweepRule activity it led to, read from the worker's registry every 2 s; exported_sweep_lag_s is irflow_rule_sweep_lag_seconds at the same sweeps (from the sweep workflow's clock, so without the kick path)",
+		"fire_to_done_note": "seconds from the rule's firing (its minute plus schedules.RuleOffset) to the end of the SweepRule activity it led to, read from the worker's registry every 2 s; exported_sweep_lag_s is irflow_rule_sweep_lag_seconds at the same sweeps (from the sweep workflow's clock, so without the kick path)",
 		"steps":             results,
 	}}, nil
 }
