@@ -55,27 +55,7 @@ var baselineOptions = map[string][]string{
 
 // baselineSetters are load.go's setters for BaselineOptions.
 func baselineSetters() map[string]setter {
-	dur := func(dst func(*Rule) *time.Duration) setter {
-		return func(r *Rule, o optValue, name string) error {
-			d, err := asDuration(o, name)
-			*dst(r) = d
-			return err
-		}
-	}
-	str := func(dst func(*Rule) *string) setter {
-		return func(r *Rule, o optValue, name string) error {
-			s, err := asString(o, name)
-			*dst(r) = s
-			return err
-		}
-	}
-	integer := func(dst func(*Rule) *int) setter {
-		return func(r *Rule, o optValue, name string) error {
-			n, err := asInt(o, name)
-			*dst(r) = n
-			return err
-		}
-	}
+	dur, str, integer := durSetter, strSetter, intSetter
 	return map[string]setter{
 		"bucket_span":          dur(func(r *Rule) *time.Duration { return &r.BucketSpan }),
 		"baseline_window":      dur(func(r *Rule) *time.Duration { return &r.BaselineWindow }),

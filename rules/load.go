@@ -246,21 +246,34 @@ type setter func(r *Rule, o optValue, name string) error
 
 var setters map[string]setter
 
+// strSetter, durSetter and intSetter make the setter of a string, duration
+// or integer option from where it is stored (baseline.go uses them too).
+func strSetter(dst func(*Rule) *string) setter {
+	return func(r *Rule, o optValue, name string) error {
+		s, err := asString(o, name)
+		*dst(r) = s
+		return err
+	}
+}
+
+func durSetter(dst func(*Rule) *time.Duration) setter {
+	return func(r *Rule, o optValue, name string) error {
+		d, err := asDuration(o, name)
+		*dst(r) = d
+		return err
+	}
+}
+
+func intSetter(dst func(*Rule) *int) setter {
+	return func(r *Rule, o optValue, name string) error {
+		n, err := asInt(o, name)
+		*dst(r) = n
+		return err
+	}
+}
+
 func init() {
-	str := func(dst func(*Rule) *string) setter {
-		return func(r *Rule, o optValue, name string) error {
-			s, err := asString(o, name)
-			*dst(r) = s
-			return err
-		}
-	}
-	dur := func(dst func(*Rule) *time.Duration) setter {
-		return func(r *Rule, o optValue, name string) error {
-			d, err := asDuration(o, name)
-			*dst(r) = d
-			return err
-		}
-	}
+	str, dur, integer := strSetter, durSetter, intSetter
 	num := func(dst func(*Rule) *float64) setter {
 		return func(r *Rule, o optValue, name string) error {
 			f, err := asNumber(o, name)
@@ -272,13 +285,6 @@ func init() {
 		return func(r *Rule, o optValue, name string) error {
 			f, err := asNumber(o, name)
 			*dst(r) = &f
-			return err
-		}
-	}
-	integer := func(dst func(*Rule) *int) setter {
-		return func(r *Rule, o optValue, name string) error {
-			n, err := asInt(o, name)
-			*dst(r) = n
 			return err
 		}
 	}
