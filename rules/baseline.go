@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -75,19 +76,11 @@ func baselineSetters() map[string]setter {
 // validateBaseline refuses the baseline options on other types, and checks
 // and defaults them on anomaly and rare. Errors name the option.
 func validateBaseline(r *Rule, raw *rawRule) error {
-	at := func(opt string) optValue {
-		if o, ok := raw.vals[opt]; ok {
-			return o
-		}
-		if o, ok := raw.vals["type"]; ok {
-			return o
-		}
-		return optValue{file: raw.file, line: 1}
-	}
+	at := raw.at
 	has := func(opt string) bool { _, ok := raw.vals[opt]; return ok }
 	for _, opt := range raw.order {
 		types, ok := baselineOptions[opt]
-		if ok && !strings.Contains(" "+strings.Join(types, " ")+" ", " "+r.Type+" ") {
+		if ok && !slices.Contains(types, r.Type) {
 			return at(opt).errf(opt, "not supported with type %s (only %s read it)", r.Type, strings.Join(types, " and "))
 		}
 	}

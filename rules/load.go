@@ -17,6 +17,7 @@ import (
 	"github.com/goccy/go-yaml/parser"
 
 	"github.com/irflow/irflow/incident"
+	"github.com/irflow/irflow/rules/internal/yamlerr"
 )
 
 // Error is a problem in a rule file, printed as "<file>:<line>: <option>: <problem>".
@@ -171,7 +172,7 @@ func readRaw(file string, data []byte, seen map[string]bool) (*rawRule, error) {
 		key := mv.Key.GetToken().Value
 		ov := optValue{file: file, line: mv.Key.GetToken().Position.Line, node: mv.Value}
 		if err := yaml.NodeToValue(mv.Value, &ov.v); err != nil {
-			return nil, ov.errf(key, "%s", yamlProblem(err))
+			return nil, ov.errf(key, "%s", yamlerr.Problem(err))
 		}
 		if _, dup := raw.vals[key]; dup {
 			return nil, ov.errf(key, "duplicate option")
@@ -214,22 +215,10 @@ func readRaw(file string, data []byte, seen map[string]bool) (*rawRule, error) {
 	return merged, nil
 }
 
-var yamlPos = regexp.MustCompile(`^\[(\d+):\d+\]\s*`)
-
 // syntaxError reshapes go-yaml's "[line:col] problem" into the package format.
 func syntaxError(file string, err error) error {
-	p := yamlProblem(err)
-	line := 1
-	if m := yamlPos.FindStringSubmatch(p); m != nil {
-		fmt.Sscan(m[1], &line)
-		p = p[len(m[0]):]
-	}
+	line, p := yamlerr.Locate(err)
 	return &Error{File: file, Line: line, Option: "yaml", Problem: p}
-}
-
-func yamlProblem(err error) string {
-	s := yaml.FormatError(err, false, false)
-	return strings.TrimSpace(strings.SplitN(s, "\n", 2)[0])
 }
 
 // alerterPrefixes are ElastAlert2 alerter option families; irflow notifies
@@ -620,7 +609,7 @@ func asDuration(o optValue, name string) (time.Duration, error) {
 			return 0, at.errf(name, "unknown unit %q (want seconds, minutes, hours, days, weeks)", unit)
 		}
 		if err := yaml.NodeToValue(mv.Value, &at.v); err != nil {
-			return 0, at.errf(name, "%s", yamlProblem(err))
+			return 0, at.errf(name, "%s", yamlerr.Problem(err))
 		}
 		f, ok := toFloat(at.v)
 		if !ok || f < 0 {
@@ -691,18 +680,22 @@ func hasAlerterPrefix(k string) bool {
 	return false
 }
 
+// at is where an error about opt points: the option's line, else the line
+// of type (or line 1 when type itself is missing).
+func (raw *rawRule) at(opt string) optValue {
+	if o, ok := raw.vals[opt]; ok {
+		return o
+	}
+	if o, ok := raw.vals["type"]; ok {
+		return o
+	}
+	return optValue{file: raw.file, line: 1}
+}
+
 // validate checks cross-option requirements; missing options are reported at
 // the line of type (or line 1 when type itself is missing).
 func validate(r *Rule, raw *rawRule) error {
-	at := func(opt string) optValue {
-		if o, ok := raw.vals[opt]; ok {
-			return o
-		}
-		if o, ok := raw.vals["type"]; ok {
-			return o
-		}
-		return optValue{file: raw.file, line: 1}
-	}
+	at := raw.at
 	missing := func(opt string) error {
 		return at("type").errf(opt, "missing (required by type %s)", r.Type)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
+	"github.com/irflow/irflow/rules/internal/yamlerr"
 )
 
 // Options are the ElastAlert2 options that act outside a rule type's own
@@ -375,7 +376,7 @@ func setList(dst func(*Rule) *[]string) setter {
 				continue
 			}
 			if err := yaml.NodeToValue(item, &at.v); err != nil {
-				return at.errf(name, "%s", yamlProblem(err))
+				return at.errf(name, "%s", yamlerr.Problem(err))
 			}
 			if _, isSeqItem := at.v.([]any); isSeqItem && isSeq {
 				return at.errf(name, "entries must be strings")

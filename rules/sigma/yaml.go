@@ -2,12 +2,11 @@ package sigma
 
 import (
 	"fmt"
-	"regexp"
-	"strings"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/irflow/irflow/rules/internal/yamlerr"
 )
 
 // Error is a problem in a Sigma or mapping file, printed as
@@ -107,7 +106,7 @@ func convert(file string, n ast.Node) (*node, error) {
 	}
 	out := &node{line: line, kind: scalarNode}
 	if err := yaml.NodeToValue(n, &out.v); err != nil {
-		return nil, &Error{File: file, Line: line, What: "yaml", Problem: yamlProblem(err)}
+		return nil, &Error{File: file, Line: line, What: "yaml", Problem: yamlerr.Problem(err)}
 	}
 	if _, ok := out.v.(map[string]any); ok {
 		return nil, &Error{File: file, Line: line, What: "yaml", Problem: "unexpected value"}
@@ -136,21 +135,9 @@ func addPair(file string, out *node, mv *ast.MappingValueNode) error {
 	return nil
 }
 
-var yamlPos = regexp.MustCompile(`^\[(\d+):\d+\]\s*`)
-
 func syntaxError(file string, err error) error {
-	p := yamlProblem(err)
-	line := 1
-	if m := yamlPos.FindStringSubmatch(p); m != nil {
-		fmt.Sscan(m[1], &line)
-		p = p[len(m[0]):]
-	}
+	line, p := yamlerr.Locate(err)
 	return &Error{File: file, Line: line, What: "yaml", Problem: p}
-}
-
-func yamlProblem(err error) string {
-	s := yaml.FormatError(err, false, false)
-	return strings.TrimSpace(strings.SplitN(s, "\n", 2)[0])
 }
 
 // str reads a scalar string.
