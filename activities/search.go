@@ -162,21 +162,10 @@ func (s *Search) sweep(ctx context.Context, r *rules.Rule, st *rules.State, now 
 	if st.LastRunEnd.After(start) {
 		knownAt = st.LastRunEnd
 	}
-	events := r.FreshHits(st, hits, start, end)
-	res.Late = len(events) - countAfter(r, events, knownAt)
+	events, late := r.FreshHits(st, hits, start, end)
+	res.Late = late
 	ms, err := s.evaluateHits(ctx, r, st, events, start, end, knownAt, &res)
 	return res, ms, err
-}
-
-// countAfter counts the events with a timestamp after t.
-func countAfter(r *rules.Rule, events []rules.Event, t time.Time) int {
-	n := 0
-	for _, e := range events {
-		if et, err := r.Time(e); err == nil && et.After(t) {
-			n++
-		}
-	}
-	return n
 }
 
 // search POSTs one request and decodes the response into v.

@@ -18,9 +18,12 @@ type Hit struct {
 }
 
 // FreshHits returns the documents of a document sweep over (start, end] that
-// no earlier sweep evaluated, and records them in st (see SweepWindow). Call
-// it before EvaluateHits, which sets LastRunEnd.
-func (r *Rule) FreshHits(st *State, hits []Hit, start, end time.Time) []Event {
+// no earlier sweep evaluated, and records them in st (see SweepWindow); late
+// counts those stamped at or before the last run's end, indexed after the
+// sweep that covered them. Call it before EvaluateHits, which sets
+// LastRunEnd.
+func (r *Rule) FreshHits(st *State, hits []Hit, start, end time.Time) (fresh []Event, late int) {
+	lastEnd := st.LastRunEnd
 	if st.ProcessedSince.IsZero() || st.LastRunEnd.IsZero() {
 		// First run, or a state from before late documents were tracked:
 		// what was processed is everything up to the last end.
@@ -46,10 +49,13 @@ func (r *Rule) FreshHits(st *State, hits []Hit, start, end time.Time) []Event {
 		if h.ID != "" {
 			st.Processed[h.ID] = t.UnixMilli()
 		}
+		if !lastEnd.IsZero() && !t.After(lastEnd) {
+			late++
+		}
 		out = append(out, h.Source)
 	}
 	r.pruneProcessed(st, end.Add(-r.BufferTime))
-	return out
+	return out, late
 }
 
 // pruneProcessed forgets documents at or before floor (the next sweep will

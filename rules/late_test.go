@@ -17,8 +17,8 @@ func TestProcessedIsBounded(t *testing.T) {
 	for i := range MaxProcessed + 1000 {
 		hits = append(hits, Hit{ID: fmt.Sprint(i), Source: ev(time.Duration(i+1)*time.Millisecond*10, "i", i)})
 	}
-	if got := len(r.FreshHits(st, hits, start, end)); got != len(hits) {
-		t.Fatalf("%d fresh, want %d", got, len(hits))
+	if got, _ := r.FreshHits(st, hits, start, end); len(got) != len(hits) {
+		t.Fatalf("%d fresh, want %d", len(got), len(hits))
 	}
 	if n := len(st.Processed); n != MaxProcessed {
 		t.Fatalf("processed holds %d, want %d", n, MaxProcessed)
@@ -30,7 +30,7 @@ func TestProcessedIsBounded(t *testing.T) {
 		t.Fatalf("next sweep starts %s, want %s", next, want)
 	}
 	// Reading the same documents again yields none of the remembered ones.
-	if got := len(r.FreshHits(st, hits[1000:], next, ts(2*time.Minute))); got != 0 {
-		t.Fatalf("%d documents evaluated twice", got)
+	if got, _ := r.FreshHits(st, hits[1000:], next, ts(2*time.Minute)); len(got) != 0 {
+		t.Fatalf("%d documents evaluated twice", len(got))
 	}
 }
