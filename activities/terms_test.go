@@ -106,8 +106,10 @@ func TestNewTermSeedsInStepsPastMaxBuckets(t *testing.T) {
 		res, err := client.Cluster.PutSettings(strings.NewReader(`{"transient":{"search.max_buckets":null}}`))
 		mustOK(t, res, err)
 	})
-	oneShot := r.TermsSeedQuery(start) //nolint:staticcheck // the request seeding replaced
-	body, _ := json.Marshal(oneShot.Body)
+	// The request seeding replaced: one terms aggregation of every term in
+	// terms_window_size, as ElastAlert2 sends per step.
+	body := []byte(`{"size": 0, "query": {"range": {"@timestamp": {"gte": "` + start.Add(-r.TermsWindowSize).Format(time.RFC3339) +
+		`", "lt": "` + start.Format(time.RFC3339) + `"}}}, "aggs": {"values": {"terms": {"field": "user", "size": 2147483647}}}}`)
 	res, err = client.Search(client.Search.WithIndex(index), client.Search.WithBody(strings.NewReader(string(body))))
 	if err != nil {
 		t.Fatal(err)

@@ -214,24 +214,3 @@ func summarize(ms []Match, r *Rule) string {
 	}
 	return fmt.Sprint(out)
 }
-
-func TestTermsSeed(t *testing.T) {
-	r := MustParse(t, "name: n\ntype: new_term\nindex: i\n"+quiet+"fields: [[user.name, geo.country_iso_code]]\n")
-	body := asJSON(t, r.TermsSeedQuery(ts(0)).Body)
-	if got := fmt.Sprint(dig(t, body, "aggs", "field_0", "aggs", "values", "terms", "field")); got != "geo.country_iso_code" {
-		t.Fatalf("nested terms field = %s", got)
-	}
-	st := &State{}
-	err := r.SeedTermsFromAggregation(st, decodeJSON(t, `{"aggregations": {"field_0": {"buckets": [
-		{"key": "alice", "values": {"buckets": [{"key": "FR"}, {"key": "DE"}]}}]}}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ms := run(t, r, st, []Event{
-		ev(time.Second, "user.name", "alice", "geo.country_iso_code", "FR"),
-		ev(2*time.Second, "user.name", "alice", "geo.country_iso_code", "KP"),
-	}, ts(time.Hour))
-	if len(ms) != 1 || fieldOf(ms[0], "geo.country_iso_code") != "KP" {
-		t.Fatalf("matches %v, want only KP", ms)
-	}
-}

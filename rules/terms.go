@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -45,7 +44,7 @@ func termValue(fs []field, e Event) (string, bool) {
 
 // SeedTerms records the terms in events as already known, the way ElastAlert2
 // loads terms_window_size of history before a new_term rule starts. A sweep
-// workflow seeds from an OpenSearch terms aggregation (see TermsSeedQuery).
+// workflow seeds from OpenSearch in steps instead (TermsSeedSteps, TermsSeedPage).
 func (r *Rule) SeedTerms(st *State, events []Event) {
 	c := r.comp()
 	for _, e := range events {
@@ -162,64 +161,4 @@ func (r *Rule) evalCardinality(c *compiled, st *State, in []timed, runEnd time.T
 			delete(st.FirstEvent, k)
 		}
 	}
-}
-
-// TermsSeedQuery is the request that loads a new_term rule's known terms: one
-// terms aggregation per field over terms_window_size before end (composite
-// fields nest). Feed the response to SeedTermsFromAggregation.
-//
-// Deprecated: one request of 2³¹−1 buckets fails past search.max_buckets.
-// Sweeps seed in window_step_size steps of composite pages (TermsSeedSteps,
-// TermsSeedPage, TermsFromSeedPage).
-func (r *Rule) TermsSeedQuery(end time.Time) Search {
-	aggs := map[string]any{}
-	for i, fs := range r.Fields {
-		var inner map[string]any
-		for j := len(fs) - 1; j >= 0; j-- {
-			t := map[string]any{"terms": map[string]any{"field": fs[j], "size": 2147483647}}
-			if inner != nil {
-				t["aggs"] = inner
-			}
-			inner = map[string]any{"values": t}
-		}
-		aggs[fmt.Sprintf("field_%d", i)] = inner["values"]
-	}
-	start := end.Add(-r.TermsWindowSize)
-	rng := map[string]any{"gte": r.timeValue(start), "lt": r.timeValue(end)}
-	clauses := []any{map[string]any{"range": map[string]any{r.TimestampField: rng}}}
-	for _, f := range r.RawFilter {
-		clauses = append(clauses, f)
-	}
-	return Search{Index: r.Index, Body: map[string]any{
-		"size": 0, "query": map[string]any{"bool": map[string]any{"filter": clauses}}, "aggs": aggs,
-	}}
-}
-
-// SeedTermsFromAggregation records the terms in a TermsSeedQuery response.
-//
-// Deprecated: see TermsSeedQuery.
-func (r *Rule) SeedTermsFromAggregation(st *State, resp map[string]any) error {
-	aggs, ok := resp["aggregations"].(map[string]any)
-	if !ok {
-		return fmt.Errorf("rule %s: response has no aggregations", r.Name)
-	}
-	c := r.comp()
-	for i, fs := range c.terms {
-		node := mapOf(aggs[fmt.Sprintf("field_%d", i)])
-		var walk func(n map[string]any, prefix []string)
-		walk = func(n map[string]any, prefix []string) {
-			list, _ := n["buckets"].([]any)
-			for _, b := range list {
-				m := mapOf(b)
-				parts := append(append([]string{}, prefix...), keyString(m["key"]))
-				if sub := mapOf(m["values"]); sub != nil {
-					walk(sub, parts)
-				} else {
-					st.addTerm(termsFieldName(fs), strings.Join(parts, "\x1f"))
-				}
-			}
-		}
-		walk(node, nil)
-	}
-	return nil
 }
