@@ -72,10 +72,6 @@ type sideCase struct {
 	// (from, to] is what both engines sweep, in run_every steps.
 	from, to time.Time
 	eaName   string
-	// variant, when set, is a second ElastAlert2 copy with overrides that
-	// remove one cause of difference: the check behind a reason.
-	variant     string
-	variantOpts map[string]any
 }
 
 func (c sideCase) id() string { return c.rule + "/" + c.kind }
@@ -193,9 +189,6 @@ func (o *osBench) sideBySide(nodeURL string) map[string]any {
 			continue
 		}
 		eaRuns[mode] = got
-		if mode == "variants" {
-			continue // checks of the reasons, not a cost figure
-		}
 		out["elastalert2_"+mode] = figs
 		if eaB := figs["rule_query_bytes"].(int64); irB > 0 {
 			out["ratio_bytes_elastalert2_"+mode+"_over_irflow"] = round2(float64(eaB) / float64(irB))
@@ -204,7 +197,7 @@ func (o *osBench) sideBySide(nodeURL string) map[string]any {
 			out["ratio_time_elastalert2_"+mode+"_over_irflow"] = round2(figs["run_rule_ms"].(float64) / ms(irWall))
 		}
 	}
-	per, summary := compareSide(cases, irMatches, eaRuns["live"], eaRuns["once"], eaRuns["variants"])
+	per, summary := compareSide(cases, irMatches, eaRuns["live"], eaRuns["once"])
 	out["per_rule"], out["summary"] = per, summary
 	out["not_compared"] = skipped
 	return out
@@ -267,7 +260,7 @@ func (o *osBench) loadSideCase(pack, f, kind, dir string) (sideCase, error) {
 	}
 	steps := (hi.Sub(from) + r.RunEvery - 1) / r.RunEvery
 	c := sideCase{rule: base, kind: kind, r: r, from: from, to: from.Add(steps * r.RunEvery), eaName: base + "." + kind}
-	if err := writeEARule(f, pack, filepath.Join(dir, "rules", c.eaName+".yaml"), c.eaName, r.Index, nil); err != nil {
+	if err := writeEARule(f, pack, filepath.Join(dir, "rules", c.eaName+".yaml"), c.eaName, r.Index); err != nil {
 		return c, err
 	}
 	return c, nil
@@ -283,7 +276,7 @@ func (o *osBench) createIndex(index string) error {
 
 // compareSide builds the per-rule table and the summary: ElastAlert2 live
 // against irflow, each difference with its reason.
-func compareSide(cases []sideCase, ir map[string][]string, live, once, variants map[string]eaResult) (map[string]any, map[string]any) {
+func compareSide(cases []sideCase, ir map[string][]string, live, once map[string]eaResult) (map[string]any, map[string]any) {
 	per := map[string]any{}
 	var compared, identical int
 	var cannotLoad, unexplained, stale []string
@@ -299,16 +292,6 @@ func compareSide(cases []sideCase, ir map[string][]string, live, once, variants 
 		row[c.kind] = fig
 		if o, ok := once[c.eaName]; ok && o.Error == "" {
 			fig["elastalert2_once"] = len(o.Matches)
-		}
-		if v, ok := variants[c.eaName+".variant"]; ok {
-			vf := map[string]any{"change": c.variant}
-			if v.Error != "" {
-				vf["error"] = v.Error
-			} else {
-				vf["matches"] = len(v.Matches)
-				vf["identical_to_irflow"] = slices.Equal(got, normEA(c.r, v.Matches))
-			}
-			fig["elastalert2_variant"] = vf
 		}
 		ea, ok := live[c.eaName]
 		switch {
@@ -434,8 +417,8 @@ var eaDropped = map[string]bool{"import": true, "alert": true, "severity": true,
 // writeEARule writes an ElastAlert2 copy of a deploy/rules file: the imported
 // partial merged in (the child wins), renamed, the index renamed, alerters
 // replaced by debug (they would otherwise need Slack credentials) and the
-// irflow-only keys dropped; overrides, if any, set last.
-func writeEARule(path, dir, dest, name, index string, overrides map[string]any) error {
+// irflow-only keys dropped.
+func writeEARule(path, dir, dest, name, index string) error {
 	load := func(p string) (map[string]any, error) {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -468,9 +451,6 @@ func writeEARule(path, dir, dest, name, index string, overrides map[string]any) 
 		if eaDropped[k] || strings.HasPrefix(k, "slack_") || strings.HasPrefix(k, "sns_") {
 			delete(merged, k)
 		}
-	}
-	for k, v := range overrides {
-		merged[k] = v
 	}
 	merged["name"] = name
 	merged["index"] = index
@@ -544,8 +524,8 @@ func createEAIndex(root, dir string, p *countingProxy) error {
 	return nil
 }
 
-// writePlan writes run_rules.py's plan for mode: each case's rule file (for
-// "variants", each variant's), range and run_every.
+// writePlan writes run_rules.py's plan for mode: each case's rule file, range
+// and run_every.
 func writePlan(dir, mode string, cases []sideCase) (string, error) {
 	type entry struct {
 		Rule        string `json:"rule"`
@@ -556,14 +536,7 @@ func writePlan(dir, mode string, cases []sideCase) (string, error) {
 	}
 	plan := []entry{}
 	for _, c := range cases {
-		name := c.eaName
-		if mode == "variants" {
-			if c.variant == "" {
-				continue
-			}
-			name += ".variant"
-		}
-		plan = append(plan, entry{Rule: filepath.Join(dir, "rules", name+".yaml"), Name: name,
+		plan = append(plan, entry{Rule: filepath.Join(dir, "rules", c.eaName+".yaml"), Name: c.eaName,
 			Start: c.from.UTC().Format(time.RFC3339), End: c.to.UTC().Format(time.RFC3339), StepSeconds: int(c.r.RunEvery.Seconds())})
 	}
 	b, err := json.Marshal(plan)
@@ -578,14 +551,10 @@ func writePlan(dir, mode string, cases []sideCase) (string, error) {
 // or once), through the counting proxy.
 func runElastAlert2(root, dir, plan string, p *countingProxy, mode string, cases []sideCase) (map[string]any, map[string]eaResult, error) {
 	py := filepath.Join(root, ".venv", "bin", "python")
-	pyMode := mode
-	if mode == "variants" {
-		pyMode = "live"
-	}
 	p.reset()
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(py, filepath.Join(root, "bench", "elastalert", "run_rules.py"),
-		"--config", filepath.Join(dir, "config.yaml"), "--plan", plan, "--mode", pyMode)
+		"--config", filepath.Join(dir, "config.yaml"), "--plan", plan, "--mode", mode)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	began := time.Now()
 	err := cmd.Run()
@@ -601,11 +570,7 @@ func runElastAlert2(root, dir, plan string, p *countingProxy, mode string, cases
 	var runMs float64
 	var loaded int
 	for _, c := range cases {
-		name := c.eaName
-		if mode == "variants" {
-			name += ".variant"
-		}
-		g, ok := got[name]
+		g, ok := got[c.eaName]
 		if !ok || g.Error != "" {
 			continue
 		}

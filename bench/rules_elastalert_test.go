@@ -22,7 +22,7 @@ func TestDiffSorted(t *testing.T) {
 }
 
 // TestWriteEARule: ElastAlert2's copy merges the import (the child wins),
-// drops irflow-only keys and alerters, and applies overrides last.
+// drops irflow-only keys and alerters.
 func TestWriteEARule(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, body string) string {
@@ -35,7 +35,7 @@ func TestWriteEARule(t *testing.T) {
 	write("_base.yaml", "index: uc-be-*\nowner: backend\nenv: prod\nrealert: {minutes: 15}\nbuffer_time: {minutes: 15}\nalert: [slack]\n")
 	rule := write("r.yaml", "import: _base.yaml\nname: r\ntype: new_term\nseverity: low\nrealert: {minutes: 0}\nslack_channel_override: \"#x\"\nfields: [a]\n")
 	dest := filepath.Join(dir, "out.yaml")
-	if err := writeEARule(rule, dir, dest, "r.fires", "uc-be-bench-ea-r-fires", map[string]any{"use_keyword_postfix": false}); err != nil {
+	if err := writeEARule(rule, dir, dest, "r.fires", "uc-be-bench-ea-r-fires"); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(dest)
@@ -51,8 +51,8 @@ func TestWriteEARule(t *testing.T) {
 			t.Errorf("%s kept: %s", k, b)
 		}
 	}
-	if got["name"] != "r.fires" || got["index"] != "uc-be-bench-ea-r-fires" || got["owner"] != "backend" || got["use_keyword_postfix"] != false {
-		t.Errorf("name, index, owner or override wrong: %s", b)
+	if got["name"] != "r.fires" || got["index"] != "uc-be-bench-ea-r-fires" || got["owner"] != "backend" {
+		t.Errorf("name, index or owner wrong: %s", b)
 	}
 	if re, _ := got["realert"].(map[string]any); re["minutes"] != uint64(0) {
 		t.Errorf("realert %v (%T), want the child's {minutes: 0}: %s", got["realert"], re["minutes"], b)
