@@ -115,7 +115,7 @@ func (s *Search) sweep(ctx context.Context, r *rules.Rule, st *rules.State, now 
 			return res, nil, err
 		}
 	}
-	if first := r.BuildSearch(start, end, nil); !first.Docs {
+	if r.Counting() {
 		// Counting types page through every key (composite after_key).
 		agg := r.NewAggSweep(start, end, s.KeysPerPage)
 		for q, ok := agg.Next(); ok; q, ok = agg.Next() {

@@ -115,7 +115,7 @@ func (r *Rule) SweepWindow(st *State, now time.Time) (start, end time.Time) {
 	switch {
 	case r.aggregatesBuffer():
 		floor = time.Time{} // every run aggregates the whole buffer_time
-	case !r.counting() && !st.ProcessedSince.IsZero() && !st.LastRunEnd.IsZero():
+	case !r.Counting() && !st.ProcessedSince.IsZero() && !st.LastRunEnd.IsZero():
 		floor = st.ProcessedSince
 	}
 	if !floor.IsZero() && floor.After(start) {

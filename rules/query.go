@@ -34,7 +34,7 @@ type Search struct {
 // the last hit's sort values for the next page (nil for the first).
 func (r *Rule) BuildSearch(start, end time.Time, searchAfter []any) Search {
 	query := map[string]any{"bool": map[string]any{"filter": r.filterClauses(start, end)}}
-	if r.counting() {
+	if r.Counting() {
 		s, _ := r.NewAggSweep(start, end, 0).Next()
 		return s
 	}
@@ -298,7 +298,7 @@ func number(v any) (float64, bool) {
 // AggregationMatches evaluates a counting sweep whose one response holds
 // every key (see AggSweep for sweeps that page).
 func (r *Rule) AggregationMatches(st *State, resp map[string]any, start, end time.Time) ([]Match, error) {
-	if !r.counting() {
+	if !r.Counting() {
 		return nil, fmt.Errorf("rule %s: type %s fetches documents, not aggregations", r.Name, r.Type)
 	}
 	a := r.NewAggSweep(start, end, 0)

@@ -147,10 +147,10 @@ func (m Match) MarshalJSON() ([]byte, error) {
 	return json.Marshal(out)
 }
 
-// counting reports whether OpenSearch can evaluate the rule with aggregations
+// Counting reports whether OpenSearch can evaluate the rule with aggregations
 // (size 0) instead of fetching documents. A spike on field_value compares
 // the field's values event by event, so it reads the documents.
-func (r *Rule) counting() bool {
+func (r *Rule) Counting() bool {
 	switch r.Type {
 	case TypeSpike:
 		return r.FieldValue == ""

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strconv"
@@ -152,15 +153,7 @@ func (r *Rule) deciles(v any) []time.Time {
 			ps = append(ps, pv{p, t})
 		}
 	}
-	slices.SortFunc(ps, func(a, b pv) int {
-		switch {
-		case a.p < b.p:
-			return -1
-		case a.p > b.p:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(ps, func(a, b pv) int { return cmp.Compare(a.p, b.p) })
 	out := make([]time.Time, len(ps))
 	for i, x := range ps {
 		out[i] = x.t
