@@ -297,6 +297,8 @@ const (
 	EnvSlackDefaultChannel     = "IRFLOW_SLACK_DEFAULT_CHANNEL"
 	EnvTemporalUIURL           = "IRFLOW_TEMPORAL_UI_URL"
 	EnvOpenSearchDashboardsURL = "IRFLOW_OPENSEARCH_DASHBOARDS_URL"
+	EnvConsolePassword         = "IRFLOW_CONSOLE_PASSWORD"
+	EnvConsoleSessionKey       = "IRFLOW_CONSOLE_SESSION_KEY"
 )
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -332,6 +334,8 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	set(&c.Slack.DefaultChannel, EnvSlackDefaultChannel)
 	set(&c.Slack.TemporalUIURL, EnvTemporalUIURL)
 	set(&c.Slack.OpenSearchDashboardsURL, EnvOpenSearchDashboardsURL)
+	set(&c.Ingress.Console.Password, EnvConsolePassword)
+	set(&c.Ingress.Console.SessionKey, EnvConsoleSessionKey)
 	list := func(dst *[]string, name string) {
 		if v := getenv(name); v != "" {
 			*dst = nil

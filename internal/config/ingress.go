@@ -57,6 +57,7 @@ type Ingress struct {
 	ElastAlert  ElastAlert `yaml:"elastalert"`
 	SNS         SNSIngress `yaml:"sns"`
 	Slack       SlackApp   `yaml:"slack"`
+	Console     Console    `yaml:"console"`
 }
 
 // Ingress defaults.
@@ -149,8 +150,11 @@ type SlackApp struct {
 	// SigningSecret is the app's signing secret (Basic Information page).
 	SigningSecret string `yaml:"signing_secret"`
 	// AllowResolve lists the Slack user IDs (U…) and user group IDs (S…) who
-	// may resolve and snooze; empty means everyone. Anyone may acknowledge
-	// and re-scan. A user group needs slack.token to look up its members.
+	// may resolve and snooze, in Slack and in the console; empty means
+	// everyone. Anyone may acknowledge and re-scan. A user group needs
+	// slack.token to look up its members. An email address entry matches a
+	// console identity with that email; with slack.token, a console user is
+	// also looked up by email (users.lookupByEmail) and matched by Slack ID.
 	AllowResolve []string `yaml:"allow_resolve"`
 }
 
@@ -184,6 +188,7 @@ func (i *Ingress) SetDefaults() {
 		}
 	}
 	i.ElastAlert.SetDefaults()
+	i.Console.SetDefaults()
 	if i.SNS.HostPattern == "" {
 		i.SNS.HostPattern = DefaultSNSHostPattern
 	}
@@ -220,7 +225,10 @@ func (e *ElastAlert) SetDefaults() {
 	}
 }
 
-var allowResolvePattern = regexp.MustCompile(`^[UWS][A-Z0-9]{2,}$`)
+var (
+	allowResolvePattern = regexp.MustCompile(`^[UWS][A-Z0-9]{2,}$`)
+	allowResolveEmail   = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+)
 
 // TopicRegion returns the region of an SNS topic ARN, arn:<partition>:sns:<region>:<account>:<name>.
 func TopicRegion(arn string) (string, error) {
@@ -330,11 +338,11 @@ func (i *Ingress) Validate() error {
 		}
 	}
 	for j, id := range i.Slack.AllowResolve {
-		if !allowResolvePattern.MatchString(id) {
-			return fmt.Errorf("ingress.slack.allow_resolve[%d]: %q is not a Slack user (U…) or user group (S…) ID", j, id)
+		if !allowResolvePattern.MatchString(id) && !allowResolveEmail.MatchString(id) {
+			return fmt.Errorf("ingress.slack.allow_resolve[%d]: %q is not a Slack user (U…) or user group (S…) ID, or an email address (for the console)", j, id)
 		}
 	}
-	return nil
+	return i.Console.Validate()
 }
 
 // RequireTokens is the ingress's own start-up check: without a token every
