@@ -1,7 +1,8 @@
 # irflow — `make run` starts everything locally, `make test` runs every test
 # against real parts, `make bench` prints measured figures as JSON.
 # Every tool is installed on first use, into bin/ (Temporal CLI), ~/.m2 and
-# internal/opensearch/launcher/target (OpenSearch), .venv (Python tools).
+# internal/opensearch/launcher/target (OpenSearch), .venv (Python tools),
+# Debian's chromium package (the console's browser test).
 
 SHELL            := /bin/bash
 GO               ?= go
@@ -12,14 +13,17 @@ export IRFLOW_TEMPORAL_BIN := $(BIN)/temporal
 
 include mk/opensearch.mk
 include mk/python.mk
+include mk/chromium.mk
+include mk/ui.mk
 
 .PHONY: build run test test-go fuzz bench soak vet fmt-check clean help
 
 help:
 	@echo "make run    start Temporal (Web UI :8233), OpenSearch with demo logs, moto, the worker and the ingress"
 	@echo "make test   vet, gofmt check, every Go test (real Temporal dev server), short fuzz runs"
-	@echo "make bench  measured figures as JSON (BENCH=ingress,incident,incident-storm,rules,rules-elastalert2,slack,enrich,context,noise,correlator,logs,rules-scale,rules-anomaly to pick sections)"
+	@echo "make bench  measured figures as JSON (BENCH=ingress,incident,incident-storm,rules,rules-elastalert2,slack,enrich,context,noise,correlator,logs,rules-scale,rules-anomaly,console to pick sections)"
 	@echo "make soak   10 minutes of mixed load at half the saturation rate, counts checked, JSON (SOAK_DURATION=30s for a short run)"
+	@echo "make ui-assets  npm ci the console's pinned htmx and copy it into ingress/console/static"
 	@echo "make build  bin/starter, bin/worker, bin/logtransform (the log pipeline's Lambda), bin/temporal"
 
 build: bin/starter bin/worker bin/logtransform bin/temporal
@@ -55,7 +59,7 @@ fmt-check:
 	@echo "==> gofmt -l"
 	@out=$$(gofmt -l $$(find . -name "*.go" -not -path "./.venv/*" -not -path "*/target/*")); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-test: bin/temporal opensearch-jars venv vet fmt-check test-go fuzz
+test: bin/temporal opensearch-jars venv chromium ui-assets vet fmt-check test-go fuzz
 
 test-go:
 	@echo "==> go test ./... (real Temporal dev server from bin/temporal)"

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/irflow/irflow/incident"
+	"github.com/irflow/irflow/ingress/console"
 	"github.com/irflow/irflow/internal/client"
 	"github.com/irflow/irflow/workflows"
 )
@@ -35,15 +36,23 @@ func printJSON(w io.Writer, v any) error {
 }
 
 func newListCmd(g *globals) *cobra.Command {
-	var status, severity, rule, env string
+	var status, severity, rule, env, category, service, since, until string
 	var limit int
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "list [--status open] [--json]",
+		Use:   "list [--status open] [--severity high] [--rule R] [--env E] [--category C] [--service S] [--since 24h] [--until T] [--json]",
 		Short: "List incidents from Temporal visibility (search attributes), newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f := workflows.ListFilter{Rule: rule, Env: env, Limit: limit}
+			f := workflows.ListFilter{Rule: rule, Env: env, Category: category, Service: service, Limit: limit}
+			now := time.Now()
+			var err error
+			if f.Since, err = console.ParseTime(since, now); err != nil {
+				return fail("--since: %v", err)
+			}
+			if f.Until, err = console.ParseTime(until, now); err != nil {
+				return fail("--until: %v", err)
+			}
 			if status != "" {
 				st, err := incident.ParseStatus(status)
 				if err != nil {
@@ -94,6 +103,10 @@ func newListCmd(g *globals) *cobra.Command {
 	fl.StringVar(&severity, "severity", "", "info, low, medium, high or critical")
 	fl.StringVar(&rule, "rule", "", "exact rule name")
 	fl.StringVar(&env, "env", "", "environment")
+	fl.StringVar(&category, "category", "", "alert category")
+	fl.StringVar(&service, "service", "", "alert service (incidents opened since the IncidentService search attribute exists)")
+	fl.StringVar(&since, "since", "", "started at or after: RFC 3339, or an age like 24h or 7d")
+	fl.StringVar(&until, "until", "", "started before: RFC 3339, or an age like 1h")
 	fl.IntVar(&limit, "limit", 50, "most incidents to list")
 	fl.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd

@@ -17,11 +17,12 @@ func newServeCmd(g *globals) *cobra.Command {
 	var addr, configPath string
 	cmd := &cobra.Command{
 		Use:   "serve [--http-addr 127.0.0.1:8080] [--config irflow.yaml]",
-		Short: "Run the HTTP ingress: alert webhooks, SNS, Slack interactions, health, metrics",
+		Short: "Run the HTTP ingress: alert webhooks, SNS, Slack interactions, the incident console, health, metrics",
 		Long: `serve answers:
   POST /v1/alerts, /v1/alerts/elastalert, /v1/alerts/alertmanager  (bearer token)
   POST /sns                                                        (signed SNS)
   POST /slack/interactions, /slack/commands                        (when a signing secret is set)
+  GET  /ui/  the incident console: list, incident, overview        (when ingress.console.auth is set; docs/console.md)
   GET  /healthz, /readyz, /metrics
 
 Tokens come from the config's ingress.tokens or IRFLOW_INGRESS_TOKENS="name=token,...".

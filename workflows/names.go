@@ -69,11 +69,15 @@ var (
 	SearchAttrRule     = temporal.NewSearchAttributeKeyKeyword("IncidentRule")
 	SearchAttrCategory = temporal.NewSearchAttributeKeyKeyword("IncidentCategory")
 	SearchAttrEnv      = temporal.NewSearchAttributeKeyKeyword("IncidentEnv")
+	// SearchAttrService is set at start only (internal/client), from the
+	// alert's service: the workflow does not upsert it, so runs started
+	// before it existed have none.
+	SearchAttrService = temporal.NewSearchAttributeKeyKeyword("IncidentService")
 )
 
 // SearchAttributes lists every search attribute irflow needs registered.
 var SearchAttributes = []temporal.SearchAttributeKeyKeyword{
-	SearchAttrSeverity, SearchAttrStatus, SearchAttrRule, SearchAttrCategory, SearchAttrEnv,
+	SearchAttrSeverity, SearchAttrStatus, SearchAttrRule, SearchAttrCategory, SearchAttrEnv, SearchAttrService,
 }
 
 // IncidentWorkflowID is the workflow ID of the incident with this fingerprint.

@@ -83,6 +83,9 @@ func (c *Client) Send(ctx context.Context, occ workflows.Occurrence) (workflows.
 	for attempt := 0; ; attempt++ {
 		// The raw call, unlike temporalclient.SignalWithStartWorkflow, says whether it started a run.
 		resp, err = c.Temporal.WorkflowService().SignalWithStartWorkflowExecution(ctx, req)
+		if withoutService(req, err) {
+			continue
+		}
 		// A run that is continuing as new refuses signals for a moment; the next run takes them.
 		if err == nil || attempt == 8 || !strings.Contains(err.Error(), "workflow is closing") {
 			break
@@ -117,6 +120,9 @@ func startAttributes(a incident.Alert) *commonpb.SearchAttributes {
 	if a.Env != "" {
 		fields[workflows.SearchAttrEnv.GetName()] = a.Env
 	}
+	if a.Service != "" {
+		fields[workflows.SearchAttrService.GetName()] = a.Service
+	}
 	out := &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{}}
 	for k, v := range fields {
 		p, err := dataConverter.ToPayload(v)
@@ -127,6 +133,21 @@ func startAttributes(a incident.Alert) *commonpb.SearchAttributes {
 		out.IndexedFields[k] = p
 	}
 	return out
+}
+
+// withoutService drops IncidentService from req when the cluster refused it
+// as unregistered, so a cluster not yet told about the newest search
+// attribute still takes alerts (the console's service filter then finds
+// nothing). It reports whether req changed and is worth sending again.
+func withoutService(req *workflowservice.SignalWithStartWorkflowExecutionRequest, err error) bool {
+	var invalid *serviceerror.InvalidArgument
+	name := workflows.SearchAttrService.GetName()
+	fields := req.GetSearchAttributes().GetIndexedFields()
+	if !errors.As(err, &invalid) || !strings.Contains(invalid.Message, name) || fields[name] == nil {
+		return false
+	}
+	delete(fields, name)
+	return true
 }
 
 // Clear tells a running incident that its source says the condition is gone.
@@ -179,25 +200,7 @@ func (c *Client) List(ctx context.Context, f workflows.ListFilter) ([]workflows.
 				continue
 			}
 			seen[id] = true
-			s := workflows.Summary{ID: id, RunID: e.GetExecution().GetRunId(), Running: running, StartedAt: e.GetStartTime().AsTime()}
-			for k, p := range e.GetSearchAttributes().GetIndexedFields() {
-				var v string
-				if dataConverter.FromPayload(p, &v) != nil {
-					continue
-				}
-				switch k {
-				case workflows.SearchAttrStatus.GetName():
-					s.Status = v
-				case workflows.SearchAttrSeverity.GetName():
-					s.Severity = v
-				case workflows.SearchAttrRule.GetName():
-					s.Rule = v
-				case workflows.SearchAttrEnv.GetName():
-					s.Env = v
-				case workflows.SearchAttrCategory.GetName():
-					s.Category = v
-				}
-			}
+			s := summaryOf(e)
 			out = append(out, s)
 			if len(out) == limit {
 				break

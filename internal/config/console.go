@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -114,15 +115,25 @@ func (c *Console) Validate() error {
 			if !albARNPattern.MatchString(arn) {
 				return fmt.Errorf("%salb.signer_arns[%d]: %q is not an application load balancer ARN (arn:aws:elasticloadbalancing:<region>:<account>:loadbalancer/app/<name>/<id>)", p, j, arn)
 			}
+			// The key endpoint is regional: a token from an ALB in another
+			// region could never be verified, so the list is wrong.
+			if r := ALBRegion(arn); r != c.ALB.Region {
+				return fmt.Errorf("%salb.signer_arns[%d]: the load balancer is in %s, not alb.region %s", p, j, r, c.ALB.Region)
+			}
 		}
-		if !strings.HasPrefix(c.ALB.KeyURL, "https://") && !strings.HasPrefix(c.ALB.KeyURL, "http://127.0.0.1") && !strings.HasPrefix(c.ALB.KeyURL, "http://localhost") {
-			return fmt.Errorf("%salb.key_url: %q must be https (http only on localhost, for tests)", p, c.ALB.KeyURL)
+		if err := checkKeyURL(c.ALB.KeyURLFor()); err != nil {
+			return fmt.Errorf("%salb.key_url: %q %w", p, c.ALB.KeyURL, err)
 		}
 		if c.ALB.ActorClaim == "" {
 			return fmt.Errorf("%salb.actor_claim: empty", p)
 		}
 	default:
 		return fmt.Errorf("%sauth: %q, want %q, %q or empty (console off)", p, c.Auth, ConsoleAuthALB, ConsoleAuthPassword)
+	}
+	// A password nobody can use is a mistake, not a fallback: refuse it
+	// rather than let someone believe the console accepts it.
+	if c.Auth == ConsoleAuthALB && c.Password != "" {
+		return fmt.Errorf("%spassword: set, but auth is alb and signs people in through the load balancer only (unset it or %s)", p, EnvConsolePassword)
 	}
 	if c.SessionKey != "" && len(c.SessionKey) < MinConsoleSessionKey {
 		return fmt.Errorf("%ssession_key: under %d characters", p, MinConsoleSessionKey)
@@ -136,4 +147,35 @@ func (c *Console) Validate() error {
 		return fmt.Errorf("%srefresh: %s is under 1s", p, time.Duration(c.Refresh))
 	}
 	return nil
+}
+
+// KeyURLFor is KeyURL with {region} replaced by Region and no trailing
+// slash: a key is fetched from KeyURLFor() + "/" + kid.
+func (a ConsoleALB) KeyURLFor() string {
+	return strings.TrimRight(strings.ReplaceAll(a.KeyURL, "{region}", a.Region), "/")
+}
+
+// ALBRegion returns the region field of a load balancer ARN ("" when it has none).
+func ALBRegion(arn string) string {
+	f := strings.SplitN(arn, ":", 5)
+	if len(f) < 5 {
+		return ""
+	}
+	return f[3]
+}
+
+// checkKeyURL accepts https, and http only to this machine (a test's key
+// server): keys fetched in the clear could be swapped on the way.
+func checkKeyURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("is not a plain URL (scheme://host/path)")
+	}
+	switch h := u.Hostname(); {
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && (h == "127.0.0.1" || h == "localhost" || h == "::1"):
+		return nil
+	}
+	return fmt.Errorf("must be https (http only on localhost, for tests)")
 }

@@ -6,6 +6,7 @@ package devapp
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -158,6 +159,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if !strings.HasPrefix(token, "/") {
 		bearer = "<one of your configured tokens>"
 	}
+	consolePassword, err := devConsole(&cfg)
+	if err != nil {
+		return err
+	}
 	in := &ingressapp.Main{Config: cfg, Incidents: client.New(w.Client, "default"), Addr: m.HTTPAddr, Logger: m.Logger}
 	if err := in.Open(); err != nil {
 		return err
@@ -171,6 +176,8 @@ irflow is running (state in %s)
   Temporal gRPC     %s
   HTTP ingress      http://%s   (/v1/alerts, /sns, /healthz, /readyz, /metrics)
   ingress token     %s
+  incident console  http://%s/ui/
+  console password  %s
   worker metrics    %s/metrics
   OpenSearch        %s
   rule sweeps       %s
@@ -187,7 +194,7 @@ Try it:
   bin/starter incident resolve <ID> --by $USER --note "fixed"
 
 Ctrl-C stops everything.
-`, m.Home, tmp.UIURL, tmp.Address, addr, token, w.MetricsURL(), searchURL, sweeps, enrichLine, cloudwatchLine, cfg.Archive.URL, bearer, addr)
+`, m.Home, tmp.UIURL, tmp.Address, addr, token, addr, consolePassword, w.MetricsURL(), searchURL, sweeps, enrichLine, cloudwatchLine, cfg.Archive.URL, bearer, addr)
 	return nil
 }
 
@@ -263,6 +270,25 @@ func (m *Main) startDemoLogs(ctx context.Context, cfg config.Config, url string)
 
 // devToken makes sure the dev ingress has a token: the configured ones, or one
 // kept in <home>/ingress-token across runs. It returns where the token is.
+// devConsole turns the console on with a password made for this run,
+// unless the config already chose how people sign in. It returns what the
+// banner says about the password.
+func devConsole(cfg *config.Config) (string, error) {
+	c := &cfg.Ingress.Console
+	switch c.Auth {
+	case config.ConsoleAuthALB:
+		return "none: sign in through the load balancer (ingress.console.auth: alb)", nil
+	case config.ConsoleAuthPassword:
+		return "(from config / " + config.EnvConsolePassword + ")", nil
+	}
+	var raw [18]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	c.Auth, c.Password = config.ConsoleAuthPassword, base64.RawURLEncoding.EncodeToString(raw[:])
+	return c.Password, nil
+}
+
 func devToken(home string, cfg *config.Config) (string, error) {
 	if len(cfg.Ingress.Tokens) > 0 {
 		return "(from config / " + config.EnvIngressTokens + ")", nil

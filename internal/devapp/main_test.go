@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,6 +71,25 @@ func TestDevRunsTheWholeSystemAndCloses(t *testing.T) {
 	}
 	if ingressURL == "" || !strings.Contains(banner, filepath.Join(home, "ingress-token")) || !strings.Contains(banner, "rule sweeps       off") {
 		t.Fatalf("banner lacks the ingress URL, token file or sweep state:\n%s", banner)
+	}
+	// The console is on, with a password made for this run.
+	var password string
+	for _, line := range strings.Split(banner, "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "console" && f[1] == "password" {
+			password = f[2]
+		}
+	}
+	if !strings.Contains(banner, ingressURL+"/ui/") || len(password) < 12 {
+		t.Fatalf("banner lacks the console URL or its password:\n%s", banner)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	login, err := noRedirect.PostForm(ingressURL+"/ui/login", url.Values{"password": {password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	login.Body.Close()
+	if login.StatusCode != http.StatusSeeOther || login.Header.Get("Location") != "/ui/" {
+		t.Fatalf("sign-in with the banner's password = %d to %q, want 303 to /ui/", login.StatusCode, login.Header.Get("Location"))
 	}
 
 	tok, err := os.ReadFile(filepath.Join(home, "ingress-token"))

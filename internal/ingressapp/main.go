@@ -1,6 +1,7 @@
 // Package ingressapp is irflow's ingress process: the HTTP alert endpoints
 // (ingress) with the Slack handlers (ingress/slackapp) mounted when a signing
-// secret is configured, on one listener. `starter serve` and `starter dev`
+// secret is configured and the incident console (ingress/console) under /ui/
+// when ingress.console.auth is set, on one listener. `starter serve` and `starter dev`
 // both run it; tests run it on port 0.
 package ingressapp
 
@@ -13,9 +14,13 @@ import (
 	"net/http"
 	"time"
 
+	slackapi "github.com/slack-go/slack"
+
 	"github.com/irflow/irflow/activities/slack"
 	"github.com/irflow/irflow/ingress"
+	"github.com/irflow/irflow/ingress/console"
 	"github.com/irflow/irflow/ingress/slackapp"
+	"github.com/irflow/irflow/ingress/webauth"
 	"github.com/irflow/irflow/internal/client"
 	"github.com/irflow/irflow/internal/config"
 )
@@ -74,26 +79,65 @@ func newHTTPServer(addr string, h http.Handler, cfg config.Ingress) *http.Server
 }
 
 // handler is the ingress server with the Slack handlers mounted when
-// ingress.slack.signing_secret is set.
+// ingress.slack.signing_secret is set, and the console under /ui/ when
+// ingress.console.auth is.
 func (m *Main) handler() (http.Handler, error) {
 	srv, err := ingress.NewServer(ingress.Config{Ingress: m.Config.Ingress}, m.Incidents, m.Logger)
 	if err != nil {
 		return nil, err
 	}
-	if m.Config.Ingress.Slack.SigningSecret == "" {
-		return srv.Handler(), nil
-	}
-	scfg := slackapp.Config{SlackApp: m.Config.Ingress.Slack}
-	if m.Config.SlackEnabled() {
+	var api *slackapi.Client
+	if m.Config.SlackEnabled() && (m.Config.Ingress.Slack.SigningSecret != "" || m.Config.Ingress.Console.Enabled()) {
 		n, err := slack.New(m.Config.Slack, slack.WithLogger(m.Logger))
 		if err != nil {
 			return nil, fmt.Errorf("slack: %w", err)
 		}
-		scfg.GroupMembers = slackapp.UserGroupMembers(n.Client())
+		api = n.Client()
 	}
-	m.slack = slackapp.NewHandler(scfg, m.Incidents, m.Logger)
-	srv.Handle("/slack/", m.slack)
+	if m.Config.Ingress.Slack.SigningSecret != "" {
+		scfg := slackapp.Config{SlackApp: m.Config.Ingress.Slack}
+		if api != nil {
+			scfg.GroupMembers = slackapp.UserGroupMembers(api)
+		}
+		m.slack = slackapp.NewHandler(scfg, m.Incidents, m.Logger)
+		srv.Handle("/slack/", m.slack)
+	}
+	if m.Config.Ingress.Console.Enabled() {
+		ui, err := m.console(api)
+		if err != nil {
+			return nil, err
+		}
+		srv.Handle(console.Prefix, ui)
+		srv.Handle("/ui", ui)
+	}
 	return srv.Handler(), nil
+}
+
+// console builds the /ui/ handler; with a Slack client, the allow-list's
+// Slack users and groups match console users by email.
+func (m *Main) console(api *slackapi.Client) (*console.Handler, error) {
+	opts := webauth.Options{AllowResolve: m.Config.Ingress.Slack.AllowResolve}
+	if api != nil {
+		opts.LookupSlackUser = func(ctx context.Context, email string) (string, error) {
+			u, err := api.GetUserByEmailContext(ctx, email)
+			if err != nil && err.Error() == "users_not_found" {
+				return "", nil
+			}
+			if err != nil {
+				return "", err
+			}
+			return u.ID, nil
+		}
+		opts.GroupMembers = slackapp.UserGroupMembers(api)
+	}
+	auth, err := webauth.New(m.Config.Ingress.Console, opts)
+	if err != nil {
+		return nil, err
+	}
+	return console.New(console.Config{
+		Console: m.Config.Ingress.Console, TemporalUIURL: m.Config.Slack.TemporalUIURL,
+		Namespace: m.Incidents.Namespace, AllowResolve: m.Config.Ingress.Slack.AllowResolve,
+	}, m.Incidents, auth, m.Logger)
 }
 
 // URL is the base URL the ingress serves on, once open.
