@@ -41,6 +41,9 @@ type State struct {
 	// evaluator's recent times per rare pair (rare.go; sweeps keep none).
 	Anomaly *AnomalyState      `json:"anomaly,omitempty"`
 	Rare    map[string][]int64 `json:"rare,omitempty"`
+	// Temporal maps key → referenced rule → its newest event's time, within
+	// timeframe (temporal.go).
+	Temporal map[string]map[string]time.Time `json:"temporal,omitempty"`
 }
 
 // Seen is a remembered value and when it was seen.
@@ -238,6 +241,8 @@ func (r *Rule) evaluate(st *State, events []Event, runStart, runEnd time.Time, f
 		r.evalAnomaly(c, st, in, runStart, runEnd, emit)
 	case TypeRare:
 		r.evalRare(c, st, in, runStart, runEnd, emit)
+	case TypeTemporal:
+		r.evalTemporal(c, st, in, runEnd, emit)
 	default:
 		return nil, fmt.Errorf("rule %s: unknown type %q", r.Name, r.Type)
 	}

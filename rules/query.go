@@ -76,8 +76,13 @@ func (r *Rule) timeValue(t time.Time) any {
 	case "unix_ms":
 		return t.UnixMilli()
 	}
-	return t.UTC().Format(time.RFC3339Nano)
+	// Every digit written: OpenSearch fills a bound's missing digits with
+	// the highest value (lte 12:01:00Z means 12:01:00.999999999), which
+	// would move sub-second events from one sweep into the one before.
+	return t.UTC().Format(rangeLayout)
 }
+
+const rangeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 
 // sourceFields lists what a document sweep must read back: the timestamp,
 // keys, compared fields, new_term fields, alert text arguments and include.
@@ -112,6 +117,8 @@ func (r *Rule) leafAggs() map[string]any {
 		return r.timelineAggs()
 	case TypeCardinality:
 		return r.cardinalityAggs()
+	case TypeTemporal:
+		return r.temporalAggs()
 	case TypeMetricAggregation, TypeSpikeAggregation:
 		return map[string]any{r.metricKey(): map[string]any{r.MetricAggType: map[string]any{"field": r.MetricAggKey}}}
 	case TypePercentageMatch:
@@ -148,6 +155,8 @@ func (r *Rule) keysPerPage() int {
 		per += 2
 	case TypeFrequency, TypeSpike, TypeFlatline:
 		per += r.timelineBuckets()
+	case TypeTemporal:
+		per += len(r.Temporal) * (1 + r.timelineBuckets())
 	}
 	return max(1, min(maxKeysPerPage, maxPageBuckets/per))
 }
@@ -209,7 +218,7 @@ func (a *AggSweep) Next() (s Search, ok bool) {
 		"aggs":             aggs,
 	}}
 	switch r.Type {
-	case TypeFrequency, TypeSpike, TypeFlatline:
+	case TypeFrequency, TypeSpike, TypeFlatline, TypeTemporal:
 		s.FilterPath = timelineFilterPath
 		a.filtered = true
 	}
@@ -372,6 +381,8 @@ func (a *AggSweep) Matches(st *State) ([]Match, error) {
 			}
 		case TypeCardinality:
 			r.cardinalitySweep(st, key, b.leaf, emit)
+		case TypeTemporal:
+			r.temporalSweep(st, key, b.leaf, emit)
 		case TypeMetricAggregation:
 			if v, ok := number(b.leaf[r.metricKey()]); ok && r.crossed(v) {
 				emit(r.metricMatch(end, key, v))
@@ -401,6 +412,8 @@ func (a *AggSweep) Matches(st *State) ([]Match, error) {
 		r.freqGC(st, end)
 	case TypeCardinality:
 		r.cardinalityGC(st, end, emit)
+	case TypeTemporal:
+		r.temporalGC(st, end)
 	case TypeFlatline:
 		if !flatAt.IsZero() {
 			doc := Event{r.TimestampField: flatAt.Format(time.RFC3339Nano)}

@@ -65,7 +65,7 @@ filter:
 		t.Fatalf("search = docs %v index %q", s.Docs, s.Index)
 	}
 	rng := dig(t, body, "query", "bool", "filter", 0, "range", "@timestamp")
-	if fmt.Sprint(rng) != "map[format:strict_date_optional_time gt:2014-09-26T12:00:00Z lte:2014-09-26T12:01:00Z]" {
+	if fmt.Sprint(rng) != "map[format:strict_date_optional_time gt:2014-09-26T12:00:00.000000000Z lte:2014-09-26T12:01:00.000000000Z]" {
 		t.Fatalf("range = %v", rng)
 	}
 	if got := dig(t, body, "query", "bool", "filter", 1); fmt.Sprint(got) != "map[term:map[action:BLOCK]]" {
@@ -124,7 +124,7 @@ func TestBuildSearchAggregations(t *testing.T) {
 			if got := fmt.Sprint(dig(t, body, tt.path...)); got != tt.want {
 				t.Fatalf("got %s, want %s", got, tt.want)
 			}
-			if got := fmt.Sprint(dig(t, body, "query", "bool", "filter", 0, "range", "@timestamp", "gt")); got != "2014-09-26T12:00:00Z" {
+			if got := fmt.Sprint(dig(t, body, "query", "bool", "filter", 0, "range", "@timestamp", "gt")); got != "2014-09-26T12:00:00.000000000Z" {
 				t.Fatalf("range start %s", got)
 			}
 		})

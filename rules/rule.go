@@ -82,6 +82,9 @@ type Rule struct {
 	MaxThreshold  *float64 `json:"max_threshold,omitempty"`
 	MinThreshold  *float64 `json:"min_threshold,omitempty"`
 
+	// Temporal are a Sigma temporal correlation's rules (temporal.go).
+	Temporal []TemporalRule `json:"temporal,omitempty"`
+
 	MatchBucketFilter    []Filter         `json:"-"`
 	RawMatchBucketFilter []map[string]any `json:"match_bucket_filter,omitempty"`
 	MinDenominator       int              `json:"min_denominator,omitempty"`
@@ -155,7 +158,7 @@ func (r *Rule) Counting() bool {
 	case TypeSpike:
 		return r.FieldValue == ""
 	case TypeFrequency, TypeFlatline, TypeCardinality, TypeMetricAggregation,
-		TypeSpikeAggregation, TypePercentageMatch, TypeAnomaly, TypeRare:
+		TypeSpikeAggregation, TypePercentageMatch, TypeAnomaly, TypeRare, TypeTemporal:
 		return true
 	}
 	return false

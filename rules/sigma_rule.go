@@ -21,29 +21,22 @@ func IsSigma(data []byte) bool { return sigma.IsRule(data) }
 // parseSigma builds a rule of type any from a Sigma rule: the detection
 // compiled to one OpenSearch query (RawFilter) and to the Go evaluator of the
 // same detection (Filter), the index, field names and routing from the
-// logsource's entry in the nearest sigma.MappingFile.
+// logsource's entry in the nearest sigma.MappingFile. A correlation file
+// becomes the rule parseCorrelation builds.
 func parseSigma(file string, data []byte) (*Rule, error) {
-	sr, err := sigma.Parse(file, data)
+	sf, err := sigma.ParseFile(file, data)
 	if err != nil {
 		return nil, asRuleError(err)
 	}
-	m, err := sigma.LoadMapping(file)
+	if sf.Correlation != nil {
+		return parseCorrelation(sf.Correlation) // sigma_correlation.go
+	}
+	sr := sf.Rule
+	src, c, err := compileSigma(file, sr)
 	if err != nil {
-		return nil, asRuleError(&Error{File: file, Line: sr.LogsourceLine(), Option: "logsource", Problem: err.Error()})
+		return nil, err
 	}
-	src, ok := m.Lookup(sr.Logsource)
-	if !ok {
-		return nil, &Error{File: file, Line: sr.LogsourceLine(), Option: "logsource " + sr.Logsource.String(),
-			Problem: fmt.Sprintf("not mapped in %s (mapped: %s)", m.File, m.Known())}
-	}
-	c, err := sigma.Compile(sr, src)
-	if err != nil {
-		return nil, asRuleError(err)
-	}
-	name := sr.Name
-	if name == "" {
-		name = strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
-	}
+	name := sigmaName(file, sr.Name)
 	r := &Rule{
 		File: file, Name: name, Type: TypeAny, Index: src.Index,
 		Filter:    []Filter{filterFunc(func(e Event) bool { return c.Match(e) })},
@@ -59,18 +52,50 @@ func parseSigma(file string, data []byte) (*Rule, error) {
 	return r, nil
 }
 
+// sigmaName is the rule's name attribute, else the file name without
+// extension.
+func sigmaName(file, name string) string {
+	if name == "" {
+		name = strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
+	}
+	return name
+}
+
+// compileSigma maps a Sigma rule's logsource through the nearest mapping
+// file and compiles its detection.
+func compileSigma(file string, sr *sigma.Rule) (*sigma.Source, *sigma.Compiled, error) {
+	m, err := sigma.LoadMapping(file)
+	if err != nil {
+		return nil, nil, asRuleError(&Error{File: file, Line: sr.LogsourceLine(), Option: "logsource", Problem: err.Error()})
+	}
+	src, ok := m.Lookup(sr.Logsource)
+	if !ok {
+		return nil, nil, &Error{File: file, Line: sr.LogsourceLine(), Option: "logsource " + sr.Logsource.String(),
+			Problem: fmt.Sprintf("not mapped in %s (mapped: %s)", m.File, m.Known())}
+	}
+	c, err := sigma.Compile(sr, src)
+	if err != nil {
+		return nil, nil, asRuleError(err)
+	}
+	return src, c, nil
+}
+
 // sigmaText is the alert text: the description, the tags and the known false
 // positives, so a responder sees them in Slack.
 func sigmaText(sr *sigma.Rule) string {
+	return alertText(sr.Description, sr.Tags, sr.FalsePositives)
+}
+
+func alertText(description string, tags, falsePositives []string) string {
 	var lines []string
-	if sr.Description != "" {
-		lines = append(lines, strings.TrimSpace(sr.Description))
+	if description != "" {
+		lines = append(lines, strings.TrimSpace(description))
 	}
-	if len(sr.Tags) > 0 {
-		lines = append(lines, "Tags: "+strings.Join(sr.Tags, ", "))
+	if len(tags) > 0 {
+		lines = append(lines, "Tags: "+strings.Join(tags, ", "))
 	}
-	if len(sr.FalsePositives) > 0 {
-		lines = append(lines, "False positives: "+strings.Join(sr.FalsePositives, "; "))
+	if len(falsePositives) > 0 {
+		lines = append(lines, "False positives: "+strings.Join(falsePositives, "; "))
 	}
 	// Render fills {0}-style placeholders; a Sigma text has none to fill.
 	return strings.Join(lines, "\n")

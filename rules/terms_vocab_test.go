@@ -53,7 +53,7 @@ func TestTermsSeedPage(t *testing.T) {
 	if got := fmt.Sprint(comp["sources"], comp["size"], comp["after"]); got != "[map[f0:map[terms:map[field:user.name]]] map[f1:map[terms:map[field:geo.country_iso_code]]]] 100 map[f0:bob f1:DE]" {
 		t.Fatalf("composite = %s", got)
 	}
-	if got := fmt.Sprint(dig(t, body, "query", "bool", "filter")); got != "[map[range:map[@timestamp:map[gte:2014-09-26T11:00:00Z lt:2014-09-26T12:00:00Z]]] map[term:map[action:login]]]" {
+	if got := fmt.Sprint(dig(t, body, "query", "bool", "filter")); got != "[map[range:map[@timestamp:map[gte:2014-09-26T11:00:00.000000000Z lt:2014-09-26T12:00:00.000000000Z]]] map[term:map[action:login]]]" {
 		t.Fatalf("filter = %s", got)
 	}
 	resp := decodeJSON(t, `{"aggregations": {"terms": {"after_key": {"f0": "carol", "f1": "FR"}, "buckets": [

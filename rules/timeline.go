@@ -27,7 +27,8 @@ const maxTimelineHits = 100
 // num_events of them to find its crossing, a flatline rule threshold of them
 // (a key above that is not silent). A spike compares whole windows:
 // spikeHits of them at each end, so a key with up to 100 events a sweep is
-// exact and a busier one costs no more.
+// exact and a busier one costs no more; a temporal rule lists as many for
+// each of its rules (temporal.go).
 func (r *Rule) timelineHits() int {
 	switch {
 	case r.Type == TypeFrequency && r.NumEvents > 0:

@@ -311,7 +311,7 @@ func printMatches(cmd *cobra.Command, r *rules.Rule, ms []rules.Match, asJSON bo
 
 // matchFields are the ElastAlert2 fields worth a glance in the text output.
 var matchFields = []string{"num_hits", "count", "threshold", "spike_count", "reference_count", "old_value",
-	"new_value", "new_field", "missing_field", "metric_agg_value", "percentage", "denominator", "cardinality"}
+	"new_value", "new_field", "missing_field", "metric_agg_value", "percentage", "denominator", "cardinality", rules.TemporalField}
 
 func describeMatch(r *rules.Rule, m rules.Match) string {
 	var b strings.Builder

@@ -32,6 +32,26 @@ func TestRulesSigmaShow(t *testing.T) {
 	}
 }
 
+func TestRulesSigmaShowCorrelation(t *testing.T) {
+	out, _, err := runLogs(t, "rules", "sigma", "show", "../deploy/rules/sigma/waf-sqli-blocked-burst.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Rule, Index, Severity, Type, Timeframe string
+		QueryKey                               []string `json:"query_key"`
+		NumEvents                              int      `json:"num_events"`
+		Query                                  map[string]any
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v in %s", err, out)
+	}
+	if got.Rule != "waf-sqli-blocked-burst" || got.Index != "waf-logs-*" || got.Severity != "critical" || got.Type != "frequency" ||
+		got.Timeframe != "5m0s" || strings.Join(got.QueryKey, ",") != "httpRequest.clientIp" || got.NumEvents != 5 || got.Query["bool"] == nil {
+		t.Errorf("printed:\n%s", out)
+	}
+}
+
 func TestRulesValidateSigma(t *testing.T) {
 	out, _, err := runLogs(t, "rules", "validate", "../deploy/rules/sigma")
 	if err != nil {

@@ -57,7 +57,7 @@ func (p *condParser) lex(s string) error {
 			flush()
 			p.toks = append(p.toks, string(r))
 		case r == '|':
-			return p.errf("condition aggregation (| count() ...)", "not supported (Sigma correlation rules are not supported yet either)")
+			return p.errf("condition aggregation (| count() ...)", "not supported (write a Sigma correlation rule instead)")
 		case r == '_' || r == '-' || r == '.' || r == '*' || unicode.IsLetter(r) || unicode.IsDigit(r):
 			cur.WriteRune(r)
 		default:

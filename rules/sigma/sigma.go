@@ -26,8 +26,9 @@ type Rule struct {
 	FalsePositives []string
 	Logsource      Logsource
 
-	line int // of logsource, for mapping errors
-	expr expr
+	line  int // of logsource, for mapping errors
+	line0 int // of the rule's document, in a correlation file
+	expr  expr
 }
 
 // Severity maps the Sigma level to an irflow severity name ("" when the
@@ -49,25 +50,42 @@ var metadata = map[string]bool{"related": true, "license": true, "date": true, "
 var levels = map[string]bool{"informational": true, "low": true, "medium": true, "high": true, "critical": true}
 
 // IsRule reports whether data looks like a Sigma rule rather than an
-// ElastAlert2 one: top-level logsource and detection (or correlation), no type.
+// ElastAlert2 one: top-level logsource and detection (or correlation), no
+// type, in its first YAML document (or, for a correlation file, in any).
 func IsRule(data []byte) bool {
-	root, err := parseYAML("", data)
-	if err != nil || root.kind != mapNode {
+	docs, err := parseDocs("", data)
+	if err != nil {
 		return false
 	}
-	_, _, hasType := root.get("type")
-	_, _, hasLog := root.get("logsource")
-	_, _, hasDet := root.get("detection")
-	_, _, hasCorr := root.get("correlation")
-	return !hasType && (hasLog && hasDet || hasCorr)
+	sigma := false
+	for _, root := range docs {
+		if root.kind != mapNode {
+			return false
+		}
+		_, _, hasType := root.get("type")
+		_, _, hasLog := root.get("logsource")
+		_, _, hasDet := root.get("detection")
+		_, _, hasCorr := root.get("correlation")
+		if hasType {
+			return false
+		}
+		sigma = sigma || hasLog && hasDet || hasCorr
+	}
+	return sigma
 }
 
-// Parse reads one Sigma rule.
+// Parse reads one Sigma rule (a file of one document without correlation;
+// ParseFile reads correlation files).
 func Parse(file string, data []byte) (*Rule, error) {
 	root, err := parseYAML(file, data)
 	if err != nil {
 		return nil, err
 	}
+	return parseRule(file, root)
+}
+
+func parseRule(file string, root *node) (*Rule, error) {
+	var err error
 	bad := func(line int, what, format string, args ...any) error {
 		return &Error{File: file, Line: line, What: what, Problem: fmt.Sprintf(format, args...)}
 	}
@@ -125,7 +143,7 @@ func Parse(file string, data []byte) (*Rule, error) {
 		case "detection":
 			det, detLine = v, line
 		case "correlation":
-			err = bad(line, "Sigma correlation rule", "not supported")
+			err = bad(line, "Sigma correlation rule", "needs the rules it references: not supported here (sigma.ParseFile reads correlation files)")
 		case "action":
 			err = bad(line, "rule collection (action)", "not supported")
 		default:

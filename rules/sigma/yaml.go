@@ -53,24 +53,43 @@ func (n *node) get(key string) (*node, int, bool) {
 
 // parseYAML reads exactly one YAML document into a node tree.
 func parseYAML(file string, data []byte) (*node, error) {
+	docs, err := parseDocs(file, data)
+	if err != nil {
+		return nil, err
+	}
+	if len(docs) > 1 {
+		// Sigma rule collections (action: global/reset/repeat) span documents.
+		return nil, collectionError(file, docs[1])
+	}
+	return docs[0], nil
+}
+
+func collectionError(file string, second *node) error {
+	return &Error{File: file, Line: second.line, What: "rule collection (several YAML documents)", Problem: "not supported"}
+}
+
+// parseDocs reads every non-empty YAML document of a file (a correlation
+// rule and the rules it references share one file, separated by ---).
+func parseDocs(file string, data []byte) ([]*node, error) {
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		return nil, syntaxError(file, err)
 	}
-	var docs []*ast.DocumentNode
+	var out []*node
 	for _, d := range f.Docs {
-		if d.Body != nil {
-			docs = append(docs, d)
+		if d.Body == nil {
+			continue
 		}
+		n, err := convert(file, d.Body)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
 	}
-	if len(docs) == 0 {
+	if len(out) == 0 {
 		return nil, &Error{File: file, Line: 1, What: "yaml", Problem: "empty file"}
 	}
-	if len(docs) > 1 {
-		// Sigma rule collections (action: global/reset/repeat) span documents.
-		return nil, &Error{File: file, Line: docs[1].Body.GetToken().Position.Line, What: "rule collection (several YAML documents)", Problem: "not supported"}
-	}
-	return convert(file, docs[0].Body)
+	return out, nil
 }
 
 func convert(file string, n ast.Node) (*node, error) {
