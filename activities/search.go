@@ -118,6 +118,7 @@ func (s *Search) sweep(ctx context.Context, r *rules.Rule, st *rules.State, now 
 	if r.Counting() {
 		// Counting types page through every key (composite after_key).
 		agg := r.NewAggSweep(start, end, s.KeysPerPage)
+		agg.Seed(st) // an anomaly rule's first sweep reads its baseline_window too
 		for q, ok := agg.Next(); ok; q, ok = agg.Next() {
 			var resp map[string]any
 			if err := s.search(ctx, q, &resp, &res); err != nil {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -27,7 +28,11 @@ type AnomalyState struct {
 	// Since is where the rule's view of the data starts (its first run, or
 	// the first run after a gap): a bucket starting at or before it is
 	// partly unseen and never scored.
-	Since   time.Time              `json:"since"`
+	Since time.Time `json:"since"`
+	// Shape names the options the baselines were built with (anomalyShape):
+	// a rule file changed in any of them starts again, and a sweep seeds
+	// again; a change of threshold or direction keeps the baselines.
+	Shape   string                 `json:"shape,omitempty"`
 	Keys    map[string]*AnomalyKey `json:"keys,omitempty"`
 	Pending map[string]*anomalyAcc `json:"pending,omitempty"`
 }
@@ -152,6 +157,13 @@ func validateAnomaly(r *Rule, at func(string) optValue, has func(string) bool) e
 	case "mad", "ewma":
 	default:
 		return at("method").errf("method", "unknown %q (want mad, ewma)", r.Method)
+	}
+	switch r.Direction {
+	case "":
+		r.Direction = "up"
+	case "up", "down", "both":
+	default:
+		return at("direction").errf("direction", "unknown %q (want up, down, both)", r.Direction)
 	}
 	seen := map[string]bool{}
 	for _, s := range r.Seasonality {
@@ -385,7 +397,7 @@ func (r *Rule) anomalyAdvance(st *State, lo, hi int64, vals map[string]map[int64
 			}
 			if !math.IsNaN(x) {
 				if exp, sigma, n := r.baseline(k, b); n > 0 {
-					if score := (x - exp) / sigma; score > r.Threshold {
+					if score := (x - exp) / sigma; r.beyond(score) {
 						emit(r.anomalyMatch(key, b, x, exp, score, n))
 					}
 				}
@@ -416,6 +428,18 @@ func (r *Rule) anomalyAdvance(st *State, lo, hi int64, vals map[string]map[int64
 	}
 }
 
+// beyond says whether a bucket's score is past threshold in the rule's
+// direction: above it (up), below its negative (down), or either (both).
+func (r *Rule) beyond(score float64) bool {
+	switch r.Direction {
+	case "down":
+		return score < -r.Threshold
+	case "both":
+		return math.Abs(score) > r.Threshold
+	}
+	return score > r.Threshold
+}
+
 func (r *Rule) anomalyMatch(key string, b int64, actual, expected, score float64, n int) Match {
 	start := time.Unix(b, 0).UTC()
 	end := start.Add(r.BucketSpan)
@@ -431,14 +455,30 @@ func (r *Rule) anomalyMatch(key string, b int64, actual, expected, score float64
 	return Match{Time: end, Key: key, Fields: doc}
 }
 
-// anomalyBegin starts a run: on the first run, or after a gap (a sweep that
-// could not reach back to the last one's end), the rule's view starts again
-// at start. It returns the first bucket the run may score.
+// anomalyShape is what a baseline value means: which metric of which key,
+// over which buckets, kept how.
+func (r *Rule) anomalyShape() string {
+	return fmt.Sprintf("%s %s(%s) by %s every %ds over %ds %s", r.Method, r.MetricAggType, r.MetricAggKey,
+		strings.Join(r.QueryKey, ","), r.spanSeconds(), int64(r.BaselineWindow/time.Second), strings.Join(r.Seasonality, ","))
+}
+
+// anomalyStale says whether st holds baselines of another shape: the rule
+// file changed under the sweep workflow, which keeps its state. A state from
+// before shapes were recorded is taken as it is.
+func (r *Rule) anomalyStale(st *State) bool {
+	return st.Anomaly != nil && st.Anomaly.Shape != "" && st.Anomaly.Shape != r.anomalyShape()
+}
+
+// anomalyBegin starts a run: on the first run, after the rule's shape
+// changed, or after a gap (a sweep that could not reach back to the last
+// one's end), the rule's view starts again at start. It returns the first
+// bucket the run may score.
 func (r *Rule) anomalyBegin(st *State, start time.Time) int64 {
-	if st.Anomaly == nil {
+	if st.Anomaly == nil || r.anomalyStale(st) {
 		st.Anomaly = &AnomalyState{}
 	}
 	as := st.Anomaly
+	as.Shape = r.anomalyShape()
 	if as.Since.IsZero() || (!st.LastRunEnd.IsZero() && start.After(st.LastRunEnd)) {
 		as.Since, as.Pending = start, nil
 	}
@@ -498,21 +538,43 @@ type anomalySweep struct {
 	r          *Rule
 	start, end time.Time
 	lo, hi     int64
-	comp       composite
-	all        bool // no query_key: one "all" bucket
-	allDone    bool
-	vals       map[string]map[int64]float64
+	// from is the first bucket read: lo, or baseline_window earlier on a
+	// rule's first sweep (seed).
+	from    int64
+	perPage int // keys a page asked for; 0: as many as maxPageBuckets allows
+	comp    composite
+	all     bool // no query_key: one "all" bucket
+	allDone bool
+	vals    map[string]map[int64]float64
 }
 
 func (r *Rule) newAnomalySweep(start, end time.Time, keysPerPage int) *anomalySweep {
 	a := &anomalySweep{r: r, start: start, end: end, lo: r.floorBucket(start), hi: r.floorBucket(end),
-		all: len(r.QueryKey) == 0, vals: map[string]map[int64]float64{}}
-	if keysPerPage <= 0 {
-		per := 1 + 2*int(max(1, (a.hi-a.lo)/r.spanSeconds()+1))
-		keysPerPage = max(1, min(maxKeysPerPage, maxPageBuckets/per))
-	}
-	a.comp = composite{fields: r.QueryKey, size: keysPerPage}
+		perPage: keysPerPage, all: len(r.QueryKey) == 0, vals: map[string]map[int64]float64{}}
+	a.readFrom(a.lo)
 	return a
+}
+
+// readFrom sets the first bucket read and the keys a page holds: each key
+// brings up to one date_histogram bucket (and its metric) per bucket_span.
+func (a *anomalySweep) readFrom(from int64) {
+	a.from = from
+	size := a.perPage
+	if size <= 0 {
+		per := 1 + 2*int(max(1, (a.hi-a.from)/a.r.spanSeconds()+1))
+		size = max(1, min(maxKeysPerPage, maxPageBuckets/per))
+	}
+	a.comp = composite{fields: a.r.QueryKey, size: size}
+}
+
+// seed makes a rule's first sweep (no baseline in st yet, or one of another
+// shape) read the baseline_window before the bucket holding start as well,
+// in the same paged date_histogram, so the baselines start full, not empty.
+func (a *anomalySweep) seed(st *State) {
+	if st.Anomaly != nil && !st.Anomaly.Since.IsZero() && !a.r.anomalyStale(st) {
+		return // the rule has swept before: its baselines are in st
+	}
+	a.readFrom(a.lo - int64(a.r.BaselineWindow/time.Second))
 }
 
 func (a *anomalySweep) leaf() map[string]any {
@@ -527,11 +589,11 @@ func (a *anomalySweep) leaf() map[string]any {
 }
 
 func (a *anomalySweep) next() (Search, bool) {
-	if a.lo >= a.hi || a.allDone || a.comp.done() {
+	if a.from >= a.hi || a.allDone || a.comp.done() {
 		return Search{}, false
 	}
 	r := a.r
-	from, to := time.Unix(a.lo, 0).UTC(), time.Unix(a.hi, 0).UTC()
+	from, to := time.Unix(a.from, 0).UTC(), time.Unix(a.hi, 0).UTC()
 	aggs := a.comp.agg(a.leaf())
 	if a.all {
 		aggs = map[string]any{"all": map[string]any{"filter": map[string]any{"match_all": map[string]any{}}, "aggs": a.leaf()}}
@@ -590,7 +652,7 @@ func (a *anomalySweep) keys() int { return len(a.vals) }
 
 func (a *anomalySweep) matches(st *State) ([]Match, error) {
 	r := a.r
-	if a.lo < a.hi && !a.allDone && !a.comp.done() {
+	if a.from < a.hi && !a.allDone && !a.comp.done() {
 		return nil, fmt.Errorf("rule %s: sweep has pages left", r.Name)
 	}
 	var out []Match
@@ -598,6 +660,14 @@ func (a *anomalySweep) matches(st *State) ([]Match, error) {
 		if !r.silenced(st, m) {
 			out = append(out, m)
 		}
+	}
+	if a.from < a.lo {
+		// Seeding: the history before the bucket holding start fills the
+		// baselines, unscored; then the view starts at start, as on any
+		// first sweep (that bucket is left out, as the Go evaluator does).
+		st.Anomaly = &AnomalyState{Since: time.Unix(a.from-r.spanSeconds(), 0).UTC(), Shape: r.anomalyShape()}
+		r.anomalyAdvance(st, a.from, a.lo, a.vals, func(Match) {})
+		st.Anomaly.Since = a.start
 	}
 	lo := r.anomalyBegin(st, a.start)
 	// The sweep never carries an open bucket: it reads it again next time.

@@ -144,6 +144,79 @@ func TestAnomalyExactBuckets(t *testing.T) {
 	}
 }
 
+// TestAnomalyDirection: a key logging 20 a bucket drops to 2 in bucket 5
+// and jumps to 80 in bucket 7 (bucket 1 holds the first sweep's start and
+// only opens the view). The drop scores (2-20)/√20 = -4.025 against median
+// 20 and the deviation floor √20; the jump (80-20)/4.512 = 13.298, 4.512
+// being 1.2533 × the mean absolute deviation 18/5 of buckets 2-6. up sees
+// the jump, down the drop, both the two.
+func TestAnomalyDirection(t *testing.T) {
+	t0 := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	var events []rules.Event
+	for b, n := range []int{0, 20, 20, 20, 20, 2, 20, 80, 20} {
+		for i := range n {
+			at := t0.Add(time.Duration(b)*10*time.Minute + time.Duration(i+1)*time.Second*5)
+			events = append(events, rules.Event{"@timestamp": at.Format(time.RFC3339Nano), "ns": "a"})
+		}
+	}
+	for _, tc := range []struct{ direction, want string }{
+		{"", "01:20 actual=80 score=13.298"},
+		{"direction: up\n", "01:20 actual=80 score=13.298"},
+		{"direction: down\n", "01:00 actual=2 score=-4.025"},
+		{"direction: both\n", "01:00 actual=2 score=-4.025; 01:20 actual=80 score=13.298"},
+	} {
+		r, err := rules.Parse("x.yaml", []byte("name: x\ntype: anomaly\nindex: x\nquery_key: ns\nbucket_span: {minutes: 10}\n"+
+			"baseline_window: {hours: 1}\nthreshold: 3\nmin_baseline_buckets: 3\nrealert: {minutes: 0}\n"+tc.direction))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := rules.Backtest(r, events, 10*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, m := range res.Matches {
+			got = append(got, fmt.Sprintf("%s actual=%v score=%v", m.Time.Format("15:04"), m.Fields["actual"], m.Fields["score"]))
+		}
+		if strings.Join(got, "; ") != tc.want {
+			t.Errorf("%q: matches %q, want %q", tc.direction, strings.Join(got, "; "), tc.want)
+		}
+	}
+}
+
+// TestAnomalyRuleChange: the sweep workflow keeps a rule's state when its
+// file changes. A new threshold keeps the baselines; a new bucket_span
+// (values of another meaning) starts them again.
+func TestAnomalyRuleChange(t *testing.T) {
+	const y = "name: x\ntype: anomaly\nindex: x\nquery_key: ns\nbucket_span: {minutes: 10}\nbaseline_window: {hours: 2}\nthreshold: 3\n"
+	t0 := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	var events []rules.Event
+	for m := range 180 {
+		events = append(events, rules.Event{"@timestamp": t0.Add(time.Duration(m)*time.Minute + time.Second).Format(time.RFC3339), "ns": "a"})
+	}
+	st := &rules.State{}
+	for i, tc := range []struct {
+		from, to string
+		values   int // the key's baseline after the next hour
+	}{
+		{"", "", 5},                              // 00:10-00:50
+		{"threshold: 3\n", "threshold: 5\n", 11}, // kept: 00:10-01:50
+		{"bucket_span: {minutes: 10}\n", "bucket_span: {minutes: 20}\n", 2}, // again: 02:20-02:40
+	} {
+		r, err := rules.Parse("x.yaml", []byte(strings.Replace(y, tc.from, tc.to, 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		from := t0.Add(time.Duration(i) * time.Hour)
+		if _, err := r.Evaluate(st, events, from, from.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if k := st.Anomaly.Keys["a"]; k == nil || len(k.V) != tc.values {
+			t.Errorf("after %q: baseline %+v, want %d values", tc.to, k, tc.values)
+		}
+	}
+}
+
 // TestAnomalyEvictsKeys: a key silent for a whole baseline_window is
 // forgotten, and the key cap keeps the most recently active.
 func TestAnomalyEvictsKeys(t *testing.T) {
@@ -192,6 +265,8 @@ func TestBaselineOptionErrors(t *testing.T) {
 		{"type: anomaly\nbucket_span: {minutes: 10}\nbaseline_window: {days: 1}\n", "x.yaml:3: threshold: missing (required by type anomaly)"},
 		{"type: anomaly\nbucket_span: {minutes: 10}\nbaseline_window: {minutes: 25}\nthreshold: 3\n", "x.yaml:5: baseline_window: must be a multiple of bucket_span (10m0s), at least two"},
 		{"type: anomaly\nbucket_span: {minutes: 10}\nbaseline_window: {days: 1}\nthreshold: 3\nmethod: mean\n", "x.yaml:7: method: unknown \"mean\" (want mad, ewma)"},
+		{"type: anomaly\nbucket_span: {minutes: 10}\nbaseline_window: {days: 1}\nthreshold: 3\ndirection: sideways\n", "x.yaml:7: direction: unknown \"sideways\" (want up, down, both)"},
+		{"type: rare\nby_field: user\ndirection: down\n", "x.yaml:5: direction: not supported with type rare (only anomaly read it)"},
 		{"type: anomaly\nbucket_span: {minutes: 7}\nbaseline_window: {days: 7}\nthreshold: 3\nseasonality: [hour_of_day]\n", "x.yaml:7: seasonality: needs a bucket_span that divides a day, not 7m0s"},
 		{"type: anomaly\nbucket_span: {hours: 1}\nbaseline_window: {days: 7}\nthreshold: 3\nseasonality: [hour_of_day, day_of_week]\nmin_baseline_buckets: 2\n", "x.yaml:8: min_baseline_buckets: must be between 1 and 1 (the buckets of one season slot in baseline_window)"},
 		{"type: anomaly\nbucket_span: {hours: 1}\nbaseline_window: {days: 7}\nthreshold: 3\nmetric_agg_type: avg\n", "x.yaml:3: metric_agg_key: missing (metric_agg_type avg needs a field)"},

@@ -35,6 +35,9 @@ type BaselineOptions struct {
 	// Method is mad (median and median absolute deviation over the window,
 	// default) or ewma (exponentially weighted mean and variance).
 	Method string `json:"method,omitempty"`
+	// Direction is which way a bucket must leave its baseline to match: up
+	// (default), down or both, as ElastAlert2's spike_type.
+	Direction string `json:"direction,omitempty"`
 
 	ByField   string `json:"by_field,omitempty"`
 	OverField string `json:"over_field,omitempty"`
@@ -49,6 +52,7 @@ var baselineOptions = map[string][]string{
 	"min_baseline_buckets": {TypeAnomaly},
 	"seasonality":          {TypeAnomaly},
 	"method":               {TypeAnomaly},
+	"direction":            {TypeAnomaly},
 	"by_field":             {TypeRare},
 	"over_field":           {TypeRare},
 	"max_seen":             {TypeRare},
@@ -62,6 +66,7 @@ func baselineSetters() map[string]setter {
 		"baseline_window":      dur(func(r *Rule) *time.Duration { return &r.BaselineWindow }),
 		"min_baseline_buckets": integer(func(r *Rule) *int { return &r.MinBaselineBuckets }),
 		"method":               str(func(r *Rule) *string { return &r.Method }),
+		"direction":            str(func(r *Rule) *string { return &r.Direction }),
 		"by_field":             str(func(r *Rule) *string { return &r.ByField }),
 		"over_field":           str(func(r *Rule) *string { return &r.OverField }),
 		"max_seen":             integer(func(r *Rule) *int { return &r.MaxSeen }),
@@ -176,6 +181,19 @@ type aggExt interface {
 	add(resp map[string]any) error
 	matches(st *State) ([]Match, error)
 	keys() int
+}
+
+// Seed hands the sweep the state it will be evaluated against, before the
+// first Next. An anomaly rule without a baseline yet (its first sweep, or
+// its file changed what a baseline value means) then reads baseline_window
+// of history before the sweep's window in the same paged requests and seeds
+// its baselines from it, so it can alert on its first sweep instead of after
+// min_baseline_buckets sweeps (weeks when seasonal). Other types ignore it:
+// rare counts its window on every sweep.
+func (a *AggSweep) Seed(st *State) {
+	if s, ok := a.ext.(*anomalySweep); ok {
+		s.seed(st)
+	}
 }
 
 // baselineSweep is the aggExt of anomaly and rare rules, nil for other types.

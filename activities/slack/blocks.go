@@ -13,6 +13,7 @@ import (
 
 	"github.com/irflow/irflow/incident"
 	"github.com/irflow/irflow/internal/config"
+	"github.com/irflow/irflow/rules"
 )
 
 // Action IDs of the incident message's buttons. ingress/slackapp dispatches on
@@ -103,6 +104,12 @@ func Blocks(cfg *config.Slack, inc *incident.Incident) []slackapi.Block {
 		}
 		blocks = append(blocks, slackapi.NewSectionBlock(text, fields[:n], nil))
 		fields = fields[n:]
+	}
+
+	if tags := alertField(inc, rules.TagsField); tags != "" {
+		// A Sigma rule's tags (ATT&CK tactics and techniques), one compact line.
+		blocks = append(blocks, slackapi.NewContextBlock("irflow_tags",
+			mrkdwn(incident.Truncate("🏷️ *Tags:* "+escape(strings.ReplaceAll(tags, ", ", " · ")), maxSection))))
 	}
 
 	if c := correlation(inc); c != "" {

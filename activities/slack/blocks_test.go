@@ -11,6 +11,7 @@ import (
 
 	"github.com/irflow/irflow/incident"
 	"github.com/irflow/irflow/internal/config"
+	"github.com/irflow/irflow/rules"
 )
 
 var t0 = time.Date(2026, 11, 22, 20, 0, 0, 0, time.UTC)
@@ -312,5 +313,34 @@ func TestBlocksShowContext(t *testing.T) {
 	// Without context there is no empty section.
 	if text := allText(MustRender(t, &config.Slack{DefaultChannel: "#alerts"}, sampleIncident())); strings.Contains(text, "*Context*") || strings.Contains(text, "*CloudWatch*") {
 		t.Errorf("empty context rendered:\n%s", text)
+	}
+}
+
+// TestBlocksShowRuleTags: a Sigma rule's tags (rules.TagsField, a list of
+// strings in process and []any after the workflow's JSON) become one compact
+// context line; an alert without tags has none.
+func TestBlocksShowRuleTags(t *testing.T) {
+	for _, tags := range []any{
+		[]string{"attack.initial-access", "attack.t1190"},
+		[]any{"attack.initial-access", "attack.t1190"},
+	} {
+		inc := sampleIncident()
+		inc.Alert.Fields[rules.TagsField] = tags
+		var got []string
+		for _, b := range MustRender(t, testCfg, inc) {
+			if b.BlockID == "irflow_tags" {
+				for _, e := range b.Elements {
+					got = append(got, fmt.Sprint(e.Text))
+				}
+			}
+		}
+		if want := "🏷️ *Tags:* attack.initial-access · attack.t1190"; !slices.Equal(got, []string{want}) {
+			t.Errorf("%T: tags block %q, want %q", tags, got, want)
+		}
+	}
+	for _, b := range MustRender(t, testCfg, sampleIncident()) {
+		if b.BlockID == "irflow_tags" {
+			t.Errorf("a tags block without tags: %+v", b)
+		}
 	}
 }
