@@ -215,6 +215,8 @@ var sections = []section{
 	{"logs", benchLogs},
 	{"rules-scale", benchRulesScale},
 	{"rules-anomaly", benchRulesAnomaly},
+	{"console", benchConsole},
+	{"rules-sigma", benchRulesSigma},
 }
 
 // rawRate is the baseline every throughput figure is compared with: n raw

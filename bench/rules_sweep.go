@@ -1,6 +1,7 @@
 // Cost of one aggregation sweep (queries, response bytes, time) on the real
 // OpenSearch node as the index grows from 10k to 1M events, for every
-// counting type, grouped by a query_key with 10 and with 10,000 values.
+// counting type (anomaly and rare included), grouped by a query_key with 10
+// and with 10,000 values.
 
 package main
 
@@ -93,6 +94,10 @@ func (o *osBench) sweepCost() (map[string]any, error) {
 		"metric_aggregation": "type: metric_aggregation\nmetric_agg_key: status\nmetric_agg_type: avg\nmax_threshold: 400\n",
 		"spike_aggregation":  "type: spike_aggregation\nmetric_agg_key: status\nmetric_agg_type: avg\nspike_height: 2\nspike_type: up\ntimeframe: {minutes: 5}\n",
 		"percentage_match":   "type: percentage_match\nmax_percentage: 10\nmatch_bucket_filter:\n- range: {status: {gte: 500}}\n",
+		"anomaly":            "type: anomaly\nbucket_span: {minutes: 1}\nbaseline_window: {hours: 1}\nthreshold: 6\n",
+		// rare's key is its by_field (and over_field): {key} stands for the
+		// keyed field, and query_key is refused.
+		"rare": "type: rare\nby_field: {key}\nover_field: client_ip\nbaseline_window: {days: 1}\n",
 	}
 	keyFields := map[string]string{"keys_10": "k10", "keys_10000": "k10k"}
 	start, end := benchT0, benchT0.Add(10*time.Minute)
@@ -101,7 +106,11 @@ func (o *osBench) sweepCost() (map[string]any, error) {
 		for name, y := range ruleYAML {
 			byKeys := map[string]any{}
 			for keys, field := range keyFields {
-				r, err := rules.Parse(name+".yaml", []byte("name: "+name+"\nindex: "+sweepIndex+"\nquery_key: "+field+"\n"+y))
+				keyed := "query_key: " + field + "\n" + y
+				if strings.Contains(y, "{key}") {
+					keyed = strings.ReplaceAll(y, "{key}", field)
+				}
+				r, err := rules.Parse(name+".yaml", []byte("name: "+name+"\nindex: "+sweepIndex+"\n"+keyed))
 				if err != nil {
 					return nil, err
 				}
@@ -110,7 +119,11 @@ func (o *osBench) sweepCost() (map[string]any, error) {
 				var matches int
 				for i := range 3 {
 					began := time.Now()
-					res, ms, err := o.search.Sweep(o.ctx, r, &rules.State{LastRunEnd: start}, end)
+					// A rule's steady state: an anomaly baseline exists, so the
+					// sweep reads only its window (a first sweep reads
+					// baseline_window of history once, to seed it).
+					st := &rules.State{LastRunEnd: start, Anomaly: &rules.AnomalyState{Since: start.Add(-time.Hour)}}
+					res, ms, err := o.search.Sweep(o.ctx, r, st, end)
 					if err != nil {
 						return nil, fmt.Errorf("%s %s: %w", name, keys, err)
 					}
@@ -181,6 +194,7 @@ func (o *osBench) sweepCost() (map[string]any, error) {
 	}
 	return map[string]any{
 		"what": "one production sweep (activities.Search.Sweep) over a 10-minute window holding every indexed event, per counting type, grouped by a query_key with 10 and with 10,000 values; every key is paged through (composite, up to 1000 keys a page). " +
+			"anomaly reads per key a date_histogram of 1-minute buckets (10 a key); rare (over_field client_ip, by_field the key field) pages its pairs, then counts them over baseline_window 1000 pairs a request. " +
 			"frequency, spike and flatline list each key's first and last timestamps (num_events, 50 and threshold of them) and its deciles, so bytes per key are bounded: they grow with events only until each key has that many in the sweep. Queries and response bytes as read by the sweep.",
 		"at_10k":                  at10k,
 		"at_1m":                   at1M,

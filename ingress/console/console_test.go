@@ -34,10 +34,13 @@ var testNow = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 // fakeIncidents answers like the incident workflow through internal/client:
 // the same conflict words, the same not-found error.
 type fakeIncidents struct {
-	mu    sync.Mutex
-	incs  map[string]*incident.Incident
-	calls []string
-	lists []workflows.ListFilter
+	// slowSince, when set, holds IncidentsSince until it is closed (a
+	// week of many incidents being read for the first time).
+	slowSince chan struct{}
+	mu        sync.Mutex
+	incs      map[string]*incident.Incident
+	calls     []string
+	lists     []workflows.ListFilter
 }
 
 func newFake(n int) *fakeIncidents {
@@ -192,7 +195,14 @@ func (f *fakeIncidents) CountBySeverity(_ context.Context, fl workflows.ListFilt
 	return out, nil
 }
 
-func (f *fakeIncidents) IncidentsSince(_ context.Context, since, until time.Time) ([]incident.Incident, int, error) {
+func (f *fakeIncidents) IncidentsSince(ctx context.Context, since, until time.Time) ([]incident.Incident, int, error) {
+	if f.slowSince != nil {
+		select {
+		case <-f.slowSince:
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []incident.Incident
@@ -582,4 +592,38 @@ func (l testLog) Write(p []byte) (int, error) {
 	l.t.Helper()
 	l.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// The first read of a busy week outlasts a page: the overview answers at
+// once that the figures are being read (200, asking again by itself), the
+// read goes on in the background, and its figures are shown once it ends.
+func TestOverviewWhileTheFirstReadRuns(t *testing.T) {
+	s := passwordSite(t, nil, 20)
+	s.inc.slowSince = make(chan struct{})
+	c := signIn(t, s)
+	req, _ := http.NewRequest("GET", s.srv.URL+"/ui/overview", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `id="pending"`) || strings.Contains(string(b), "<svg") {
+		t.Fatalf("overview during the first read = %d:\n%s", resp.StatusCode, b)
+	}
+	if got := resp.Header.Get("Refresh"); got != "5" {
+		t.Errorf("Refresh header %q, want 5 (the page asks again without JavaScript)", got)
+	}
+	close(s.inc.slowSince)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a := do(t, c, "GET", s.srv.URL+"/ui/overview", nil, nil)
+		if a.status == http.StatusOK && strings.Contains(a.body, `<svg id="chart-dedup"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the overview never showed the figures once the read ended: %d\n%s", a.status, a.body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

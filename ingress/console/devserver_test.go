@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,8 +10,14 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	temporalclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/irflow/irflow/incident"
 	"github.com/irflow/irflow/ingress/console"
@@ -149,6 +156,99 @@ func waitFor(t *testing.T, cond func() bool) {
 	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(200 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("visibility did not catch up in 20s")
+		}
+	}
+}
+
+// historyCounter counts close-event reads per workflow ID and answers every
+// status query itself (no worker runs in this test binary), as a worker
+// would for a running run.
+type historyCounter struct {
+	temporalclient.Client
+	mu    sync.Mutex
+	reads map[string]int
+}
+
+func (h *historyCounter) GetWorkflowHistory(ctx context.Context, id, run string, long bool, filter enumspb.HistoryEventFilterType) temporalclient.HistoryEventIterator {
+	h.mu.Lock()
+	h.reads[id]++
+	h.mu.Unlock()
+	return h.Client.GetWorkflowHistory(ctx, id, run, long, filter)
+}
+
+func (h *historyCounter) QueryWorkflow(_ context.Context, id, _, _ string, _ ...any) (converter.EncodedValue, error) {
+	return runningState{id}, nil
+}
+
+// runningState is a status query's answer for a running run, without a worker.
+type runningState struct{ id string }
+
+func (r runningState) HasValue() bool { return true }
+func (r runningState) Get(v any) error {
+	inc, ok := v.(*incident.Incident)
+	if !ok {
+		return errors.New("want *incident.Incident")
+	}
+	*inc = incident.Incident{ID: r.id, Status: incident.StatusOpen}
+	return nil
+}
+
+// The overview asks for the same week every minute: with CacheClosedRuns
+// each closed run's close event is read once, however often it asks; a
+// client without it reads every closed run on every ask. Both count the
+// same runs.
+func TestIncidentsSinceReadsClosedRunsOnce(t *testing.T) {
+	tc := testenv.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	since := time.Now().Add(-time.Second)
+	run := fmt.Sprintf("closed-%d", time.Now().UnixNano())
+	starter := client.New(tc, "default")
+	const n = 12
+	var ids []string
+	for i := range n {
+		a := incident.Alert{Source: "test", Rule: run, Severity: incident.SeverityHigh, QueryKey: map[string]string{"i": fmt.Sprint(i)}}
+		res, err := starter.Send(ctx, workflows.Occurrence{Alert: a})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Terminated: closed for good, with no final state (counted unread).
+		if err := tc.TerminateWorkflow(ctx, res.WorkflowID, "", "test"); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.WorkflowID)
+	}
+	waitFor(t, func() bool {
+		r, err := tc.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: "default",
+			Query: fmt.Sprintf("IncidentRule = %q AND ExecutionStatus = 'Terminated'", run)})
+		return err == nil && r.GetCount() == n
+	})
+	until := time.Now().Add(time.Minute)
+	for _, cached := range []bool{true, false} {
+		hc := &historyCounter{Client: tc, reads: map[string]int{}}
+		ic := client.New(hc, "default")
+		if cached {
+			ic.CacheClosedRuns(1000)
+		}
+		var unread []int
+		for range 3 {
+			_, u, err := ic.IncidentsSince(ctx, since, until)
+			if err != nil {
+				t.Fatal(err)
+			}
+			unread = append(unread, u)
+		}
+		if unread[0] < n || unread[1] != unread[0] || unread[2] != unread[0] {
+			t.Errorf("cached=%v: unread runs per ask %v, want the same each time and at least %d", cached, unread, n)
+		}
+		want := 3
+		if cached {
+			want = 1
+		}
+		for _, id := range ids {
+			if got := hc.reads[id]; got != want {
+				t.Errorf("cached=%v: %s close event read %d times in 3 asks, want %d", cached, id, got, want)
+			}
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -40,10 +41,15 @@ func columnChart(id, title, desc string, labels []string, tick int, ss []series,
 	plotW, plotH := chartW-padL-padR, chartH-padTop-padBottom
 	yAt := func(v float64) float64 { return padTop + plotH - v/top*plotH }
 	// Grid and y labels: 0, half, top.
+	// A label that reads like its neighbour (0.5 s written "0s", say) is left out.
+	var labelled []string
 	for _, f := range []float64{0, 0.5, 1} {
 		yy := yAt(top * f)
 		fmt.Fprintf(&b, `<line class="grid" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, padL, chartW-padR, yy, yy)
-		fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%.1f" text-anchor="end">%s</text>`, padL-6, yy+4, template.HTMLEscapeString(yfmt(top*f)))
+		if l := yfmt(top * f); !slices.Contains(labelled, l) {
+			labelled = append(labelled, l)
+			fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%.1f" text-anchor="end">%s</text>`, padL-6, yy+4, template.HTMLEscapeString(l))
+		}
 	}
 	n := len(labels)
 	if n == 0 {

@@ -32,6 +32,8 @@ type Client struct {
 	Namespace string
 	// Identity is recorded on requests, for the Temporal Web UI.
 	Identity string
+
+	closed closedRuns
 }
 
 // New returns a client for the namespace ("default" when empty).

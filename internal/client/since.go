@@ -2,7 +2,9 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -38,6 +40,7 @@ const queryTimeout = 10 * time.Second
 func (c *Client) IncidentsSince(ctx context.Context, since, until time.Time) (incs []incident.Incident, unread int, err error) {
 	query := fmt.Sprintf("WorkflowType = %q AND StartTime < %q AND (ExecutionStatus = 'Running' OR StartTime >= %q)",
 		workflows.IncidentWorkflowName, until.UTC().Format(time.RFC3339Nano), since.UTC().Format(time.RFC3339Nano))
+	c.closed.forget(since)
 	var token []byte
 	for {
 		resp, err := c.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
@@ -46,20 +49,116 @@ func (c *Client) IncidentsSince(ctx context.Context, since, until time.Time) (in
 		if err != nil {
 			return nil, 0, c.wrap("", "list incidents", err)
 		}
-		for _, e := range resp.GetExecutions() {
+		runs := resp.GetExecutions()
+		read := make([]runRead, len(runs))
+		// Runs are read a few at a time: each is one round trip, and a
+		// week of a busy namespace holds thousands.
+		sem := make(chan struct{}, readConcurrency)
+		var wg sync.WaitGroup
+		for i, e := range runs {
 			id, run := e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId()
-			inc, ok, err := c.runState(ctx, id, run, e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING)
+			running := e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+			if !running {
+				if r, ok := c.closed.get(run); ok {
+					read[i] = r
+					continue
+				}
+			}
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				r := runRead{id: id}
+				r.inc, r.ok, r.err = c.runState(ctx, id, run, running)
+				read[i] = r
+				// A closed run never changes: remember what it held (or
+				// that it holds nothing), but not a failed read.
+				if !running && ctx.Err() == nil && (r.err == nil || errors.Is(r.err, errNoFinalState)) {
+					c.closed.put(run, e.GetStartTime().AsTime(), r)
+				}
+			}()
+		}
+		wg.Wait()
+		if ctx.Err() != nil {
+			return nil, 0, c.wrap("", "read incidents", ctx.Err())
+		}
+		for _, r := range read {
 			switch {
-			case ctx.Err() != nil:
-				return nil, 0, c.wrap(id, "read incident", ctx.Err())
-			case err != nil:
+			case r.err != nil:
 				unread++
-			case ok:
-				incs = append(incs, inc)
+			case r.ok:
+				incs = append(incs, r.inc)
 			}
 		}
 		if token = resp.GetNextPageToken(); len(token) == 0 {
 			return incs, unread, nil
+		}
+	}
+}
+
+// readConcurrency is how many runs IncidentsSince reads at once.
+const readConcurrency = 8
+
+// errNoFinalState marks a closed run that holds no incident state
+// (terminated, failed, timed out, cancelled): counted as unread, for good.
+var errNoFinalState = errors.New("no final state")
+
+type runRead struct {
+	id  string
+	inc incident.Incident
+	ok  bool
+	err error
+}
+
+// closedRuns remembers what closed runs held, for a process that asks
+// IncidentsSince again and again (the console's overview): a closed run
+// never changes, so each is read once. Off until CacheClosedRuns; bounded.
+type closedRuns struct {
+	mu   sync.Mutex
+	max  int
+	runs map[string]closedRun
+}
+
+type closedRun struct {
+	started time.Time
+	read    runRead
+}
+
+// CacheClosedRuns makes IncidentsSince remember up to max closed runs
+// (their final incident), so asking for the same week again reads only
+// runs that are new or still running. Runs that started before the window
+// asked for are forgotten first. For a long-lived reader; the digest,
+// which asks once a day, does not need it.
+func (c *Client) CacheClosedRuns(max int) {
+	c.closed.mu.Lock()
+	defer c.closed.mu.Unlock()
+	c.closed.max = max
+	c.closed.runs = map[string]closedRun{}
+}
+
+func (cr *closedRuns) get(run string) (runRead, bool) {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	r, ok := cr.runs[run]
+	return r.read, ok
+}
+
+func (cr *closedRuns) put(run string, started time.Time, r runRead) {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	if cr.runs == nil || len(cr.runs) >= cr.max {
+		return
+	}
+	cr.runs[run] = closedRun{started: started, read: r}
+}
+
+// forget drops runs that started before since: no window from here on reads them.
+func (cr *closedRuns) forget(since time.Time) {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	for run, r := range cr.runs {
+		if r.started.Before(since) {
+			delete(cr.runs, run)
 		}
 	}
 }
@@ -107,7 +206,7 @@ func (c *Client) runState(ctx context.Context, id, run string, running bool) (in
 		}
 		return next.Carried.Incident, true, nil
 	}
-	return inc, false, fmt.Errorf("%s run %s closed as %s: no final state", id, run, ev.GetEventType())
+	return inc, false, fmt.Errorf("%s run %s closed as %s: %w", id, run, ev.GetEventType(), errNoFinalState)
 }
 
 // closeEvent is the run's close event, or nil while it runs.

@@ -113,6 +113,9 @@ func (m *Main) handler() (http.Handler, error) {
 	return srv.Handler(), nil
 }
 
+// consoleClosedRuns bounds the closed incident runs the overview remembers.
+const consoleClosedRuns = 50_000
+
 // console builds the /ui/ handler; with a Slack client, the allow-list's
 // Slack users and groups match console users by email.
 func (m *Main) console(api *slackapi.Client) (*console.Handler, error) {
@@ -134,6 +137,9 @@ func (m *Main) console(api *slackapi.Client) (*console.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The overview reads the week's incidents every minute; closed runs
+	// are read once (a few KB each, at most this many kept).
+	m.Incidents.CacheClosedRuns(consoleClosedRuns)
 	return console.New(console.Config{
 		Console: m.Config.Ingress.Console, TemporalUIURL: m.Config.Slack.TemporalUIURL,
 		Namespace: m.Incidents.Namespace, AllowResolve: m.Config.Ingress.Slack.AllowResolve,
