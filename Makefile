@@ -21,7 +21,7 @@ include mk/ui.mk
 help:
 	@echo "make run    start Temporal (Web UI :8233), OpenSearch with demo logs, moto, the worker and the ingress"
 	@echo "make test   vet, gofmt check, every Go test (real Temporal dev server), short fuzz runs"
-	@echo "make bench  measured figures as JSON (BENCH=ingress,incident,incident-storm,rules,rules-elastalert2,slack,enrich,context,noise,correlator,logs,rules-scale,rules-anomaly,console to pick sections)"
+	@echo "make bench  measured figures as JSON (BENCH=ingress,incident,incident-storm,rules,rules-elastalert2,slack,enrich,context,noise,correlator,logs,rules-scale,rules-anomaly,rules-sigma,console to pick sections)"
 	@echo "make soak   10 minutes of mixed load at half the saturation rate, counts checked, JSON (SOAK_DURATION=30s for a short run)"
 	@echo "make ui-assets  npm ci the console's pinned htmx and copy it into ingress/console/static"
 	@echo "make build  bin/starter, bin/worker, bin/logtransform (the log pipeline's Lambda), bin/temporal"
