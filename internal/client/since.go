@@ -19,6 +19,10 @@ import (
 // stuck run cannot hold a digest.
 const queryTimeout = 10 * time.Second
 
+// closeAfterQueryTimeout bounds the close-event read of a run listed as
+// running whose status query failed (it may have just closed).
+const closeAfterQueryTimeout = 2 * time.Second
+
 // IncidentsSince returns the state of every incident run that started
 // before until and is running now or started at or after since (the
 // digest's collector), and how many such runs it could not read. Runs that
@@ -176,8 +180,13 @@ func (c *Client) runState(ctx context.Context, id, run string, running bool) (in
 			}
 			return inc, true, nil
 		}
-		// It may have closed since it was listed: read it as closed.
+		// It may have closed since it was listed: read it as closed. A run
+		// still running has no close event, and the server holds that
+		// read for seconds, so it gets little time.
 		err = qerr
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeout(ctx, closeAfterQueryTimeout)
+		defer stop()
 	}
 	ev, herr := c.closeEvent(ctx, id, run)
 	if herr != nil || ev == nil {

@@ -97,22 +97,7 @@ func parseRule(file string, root *node) (*Rule, error) {
 	detLine := 0
 	for i, k := range root.keys {
 		v, line := root.vals[i], root.kline[i]
-		str := func(dst *string) error {
-			s, ok := v.str()
-			if !ok {
-				return bad(line, k, "must be a string")
-			}
-			*dst = s
-			return nil
-		}
-		strs := func(dst *[]string) error {
-			l, ok := v.strs()
-			if !ok {
-				return bad(line, k, "must be a list of strings")
-			}
-			*dst = l
-			return nil
-		}
+		str, strs := stringReaders(bad, v, line, k)
 		var err error
 		switch k {
 		case "title":

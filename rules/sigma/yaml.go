@@ -186,3 +186,25 @@ func (n *node) strs() ([]string, bool) {
 	}
 	return out, true
 }
+
+// stringReaders read key k's value v (at line) into a string or a list of
+// strings, refusing anything else through bad.
+func stringReaders(bad func(line int, what, format string, args ...any) error, v *node, line int, k string) (str func(*string) error, strs func(*[]string) error) {
+	str = func(dst *string) error {
+		s, ok := v.str()
+		if !ok {
+			return bad(line, k, "must be a string")
+		}
+		*dst = s
+		return nil
+	}
+	strs = func(dst *[]string) error {
+		l, ok := v.strs()
+		if !ok {
+			return bad(line, k, "must be a list of strings")
+		}
+		*dst = l
+		return nil
+	}
+	return str, strs
+}
