@@ -4,6 +4,8 @@
 package workflows
 
 import (
+	"net/url"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -178,4 +180,16 @@ type Correlation struct {
 type SilenceEnded struct {
 	SilenceID string    `json:"silence_id"`
 	At        time.Time `json:"at"`
+}
+
+// WebUIURL links to a workflow in the Temporal Web UI at base (the Slack
+// message's button, the console's link), or "" without a base.
+func WebUIURL(base, namespace, workflowID string) string {
+	if base == "" {
+		return ""
+	}
+	if namespace == "" {
+		namespace = "default"
+	}
+	return strings.TrimSuffix(base, "/") + "/namespaces/" + url.PathEscape(namespace) + "/workflows/" + url.PathEscape(workflowID)
 }

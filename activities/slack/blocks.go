@@ -14,6 +14,7 @@ import (
 	"github.com/irflow/irflow/incident"
 	"github.com/irflow/irflow/internal/config"
 	"github.com/irflow/irflow/rules"
+	"github.com/irflow/irflow/workflows"
 )
 
 // Action IDs of the incident message's buttons. ingress/slackapp dispatches on
@@ -221,19 +222,8 @@ func buttons(cfg *config.Slack, inc *incident.Incident) []slackapi.BlockElement 
 		elems = append(elems, b)
 	}
 	link(ActionOpenDashboards, "Open in OpenSearch Dashboards", DiscoverURL(cfg.OpenSearchDashboardsURL, inc))
-	link(ActionOpenTemporal, "Open in Temporal UI", TemporalURL(cfg.TemporalUIURL, cfg.Namespace, inc.ID))
+	link(ActionOpenTemporal, "Open in Temporal UI", workflows.WebUIURL(cfg.TemporalUIURL, cfg.Namespace, inc.ID))
 	return elems
-}
-
-// TemporalURL links to the incident's workflow in the Temporal Web UI, or "" without a base.
-func TemporalURL(base, namespace, workflowID string) string {
-	if base == "" {
-		return ""
-	}
-	if namespace == "" {
-		namespace = "default"
-	}
-	return strings.TrimSuffix(base, "/") + "/namespaces/" + url.PathEscape(namespace) + "/workflows/" + url.PathEscape(workflowID)
 }
 
 // DiscoverURL opens OpenSearch Dashboards Discover on the alert's index pattern

@@ -12,6 +12,7 @@ import (
 	"github.com/irflow/irflow/incident"
 	"github.com/irflow/irflow/internal/config"
 	"github.com/irflow/irflow/rules"
+	"github.com/irflow/irflow/workflows"
 )
 
 var t0 = time.Date(2026, 11, 22, 20, 0, 0, 0, time.UTC)
@@ -243,9 +244,9 @@ func TestBlocksWithoutLinkBases(t *testing.T) {
 
 func TestLinkURLs(t *testing.T) {
 	inc := sampleIncident()
-	if got, want := TemporalURL(testCfg.TemporalUIURL, testCfg.Namespace, inc.ID),
+	if got, want := workflows.WebUIURL(testCfg.TemporalUIURL, testCfg.Namespace, inc.ID),
 		"https://temporal.example.com/namespaces/irflow/workflows/incident-abc123"; got != want {
-		t.Errorf("TemporalURL = %s, want %s", got, want)
+		t.Errorf("WebUIURL = %s, want %s", got, want)
 	}
 
 	u, err := url.Parse(DiscoverURL(testCfg.OpenSearchDashboardsURL, inc))

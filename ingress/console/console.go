@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/irflow/irflow/incident"
+	"github.com/irflow/irflow/ingress"
 	"github.com/irflow/irflow/ingress/webauth"
 	"github.com/irflow/irflow/internal/config"
 	"github.com/irflow/irflow/workflows"
@@ -259,20 +260,10 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, headi
 	h.render(w, status, "error.html", h.newPage(r, heading, "", failBody{heading, text}))
 }
 
-// statusByCode maps domain error codes to HTTP statuses, as ingress does.
-var statusByCode = map[string]int{
-	incident.EINVALID:     http.StatusBadRequest,
-	incident.ENOTFOUND:    http.StatusNotFound,
-	incident.ECONFLICT:    http.StatusConflict,
-	incident.EUNAVAILABLE: http.StatusServiceUnavailable,
-	incident.ETOOLARGE:    http.StatusRequestEntityTooLarge,
-}
-
 // failErr answers with err's status and its message for people (never internals).
 func (h *Handler) failErr(w http.ResponseWriter, r *http.Request, err error) {
-	status, ok := statusByCode[incident.ErrorCode(err)]
-	if !ok {
-		status = http.StatusInternalServerError
+	status := ingress.ErrorStatus(err)
+	if status == http.StatusInternalServerError {
 		h.log.Error("console", "path", r.URL.Path, "error", err)
 	}
 	h.fail(w, r, status, http.StatusText(status), incident.ErrorMessage(err))

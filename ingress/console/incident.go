@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/irflow/irflow/incident"
+	"github.com/irflow/irflow/ingress"
 	"github.com/irflow/irflow/workflows"
 )
 
@@ -47,7 +48,7 @@ func (h *Handler) incidentData(r *http.Request) (incidentBody, error) {
 	b := incidentBody{
 		Inc: inc, Title: inc.Title(), Href: IncidentHref(inc.ID), Live: IncidentHref(inc.ID) + "/live",
 		AlertJSON: fieldsJSON(inc.Alert.Fields), Closed: inc.Status == incident.StatusResolved,
-		SlackURL: slackURL(inc.Message), TemporalURL: temporalURL(h.cfg.TemporalUIURL, h.cfg.Namespace, inc.ID),
+		SlackURL: slackURL(inc.Message), TemporalURL: workflows.WebUIURL(h.cfg.TemporalUIURL, h.cfg.Namespace, inc.ID),
 	}
 	if inc.Sample != nil {
 		b.SampleJSON = fieldsJSON(inc.Sample.Fields)
@@ -91,18 +92,6 @@ func slackURL(m *incident.MessageRef) string {
 		return ""
 	}
 	return "https://slack.com/archives/" + url.PathEscape(m.Channel) + "/p" + strings.ReplaceAll(m.ID, ".", "")
-}
-
-// temporalURL opens the incident's workflow in the Temporal Web UI, like
-// the Slack message's button.
-func temporalURL(base, namespace, workflowID string) string {
-	if base == "" {
-		return ""
-	}
-	if namespace == "" {
-		namespace = "default"
-	}
-	return strings.TrimSuffix(base, "/") + "/namespaces/" + url.PathEscape(namespace) + "/workflows/" + url.PathEscape(workflowID)
 }
 
 func (h *Handler) incidentPage(w http.ResponseWriter, r *http.Request) {
@@ -175,7 +164,7 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.Info("console: action", "incident", id, "action", action, "actor", by, "error", err)
 	if err != nil {
-		if _, known := statusByCode[incident.ErrorCode(err)]; !known {
+		if ingress.ErrorStatus(err) == http.StatusInternalServerError {
 			h.log.Error("console: action failed", "incident", id, "action", action, "error", err)
 		}
 		setFlash(w, id, incident.ErrorMessage(err), true)

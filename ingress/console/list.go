@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/irflow/irflow/incident"
+	"github.com/irflow/irflow/ingress"
 	"github.com/irflow/irflow/workflows"
 )
 
@@ -125,10 +126,9 @@ func (h *Handler) listData(r *http.Request) (listBody, int) {
 	}
 	if err != nil {
 		b.Err = incident.ErrorMessage(err)
-		status, ok := statusByCode[incident.ErrorCode(err)]
-		if !ok {
+		status := ingress.ErrorStatus(err)
+		if status == http.StatusInternalServerError {
 			h.log.Error("console: list", "error", err)
-			status = http.StatusInternalServerError
 		}
 		return b, status
 	}
