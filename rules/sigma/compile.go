@@ -309,15 +309,10 @@ func formatNumber(n float64) string {
 // number reads a numeric value; numeric strings count, as OpenSearch coerces
 // them into numeric fields.
 func number(v any) (float64, bool) {
+	if f, ok := yamlNumber(v); ok {
+		return f, true
+	}
 	switch x := v.(type) {
-	case float64:
-		return x, true
-	case int:
-		return float64(x), true
-	case int64:
-		return float64(x), true
-	case uint64:
-		return float64(x), true
 	case string:
 		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
 		return f, err == nil

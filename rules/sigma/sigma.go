@@ -198,10 +198,15 @@ func parseDetection(file string, det *node, line int) (expr, error) {
 		}
 		xs = append(xs, x)
 	}
+	return anyOf(xs), nil
+}
+
+// anyOf is xs or-ed, or the one expression alone.
+func anyOf(xs []expr) expr {
 	if len(xs) == 1 {
-		return xs[0], nil
+		return xs[0]
 	}
-	return orExpr(xs), nil
+	return orExpr(xs)
 }
 
 // parseSelection reads one detection identifier: a map (all fields must
@@ -227,10 +232,7 @@ func parseSelection(file, what string, v *node, line int) (expr, error) {
 			}
 			xs = append(xs, x)
 		}
-		if len(xs) == 1 {
-			return xs[0], nil
-		}
-		return orExpr(xs), nil
+		return anyOf(xs), nil
 	}
 	return nil, &Error{File: file, Line: line, What: what, Problem: "must be a map of fields or a list of them"}
 }
